@@ -1,0 +1,5 @@
+import sys
+
+from ganvas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,150 @@
+"""The `ganvas` command: the only module that reads argv."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import ganvas
+from ganvas.errors import GanvasError
+
+LENGTH_OPTIONS = ("steps", "epochs", "minutes")
+# Options that describe the run itself; resuming keeps them from the run's config.json.
+RUN_OPTIONS = ("dataset", "data_dir", "split", "model", "z_dim", "loss", "batch_size", "lr_g", "lr_d", "beta1",
+               "beta2", "seed", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganvas", description="Make art with generative adversarial networks.")
+    parser.add_argument("--version", action="version", version=f"ganvas {ganvas.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a GAN (default: the tutorial's classic MNIST GAN)",
+                                description="Train a GAN. Options left out come from the preset.")
+    train.add_argument("--preset", help="named settings to start from (see `ganvas presets`)")
+    data = train.add_argument_group("data")
+    data.add_argument("--dataset", help="mnist or fashion-mnist (downloaded on first use)")
+    data.add_argument("--data-dir", help="read the dataset's IDX files from this folder instead of downloading")
+    data.add_argument("--split", choices=["train", "test"], help="which split to train on (default train)")
+    model = train.add_argument_group("model and optimisation")
+    model.add_argument("--model", help="network pair from the model registry (default mlp)")
+    model.add_argument("--loss", help="GAN objective (default nonsaturating)")
+    model.add_argument("--z-dim", type=int, help="latent size (default 100)")
+    model.add_argument("--batch-size", type=int, help="images per batch (default 128)")
+    model.add_argument("--lr", type=float, help="learning rate of both networks (default 2e-4)")
+    model.add_argument("--lr-g", type=float, help="generator learning rate")
+    model.add_argument("--lr-d", type=float, help="discriminator learning rate")
+    model.add_argument("--beta1", type=float, help="Adam beta1 (default 0.5)")
+    model.add_argument("--beta2", type=float, help="Adam beta2 (default 0.999)")
+    model.add_argument("--seed", type=int, help="seed for weights, noise and batch order (default 0)")
+    length = train.add_argument_group("length (default: 5000 steps)")
+    length.add_argument("--steps", type=int, help="train until the run's total step count is N (also when resuming)")
+    length.add_argument("--epochs", type=float, help="train for N passes over the data")
+    length.add_argument("--minutes", type=float, help="stop after M minutes of training and save")
+    outputs = train.add_argument_group("outputs")
+    outputs.add_argument("--run", type=Path, help="run folder (default runs/<preset>-<dataset>)")
+    outputs.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder")
+    outputs.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start over")
+    outputs.add_argument("--log-every", type=int, help="steps between metrics.jsonl lines (default 100)")
+    outputs.add_argument("--sample-every", type=int, help="steps between sample grids and loss plots (default 500)")
+    outputs.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
+    outputs.add_argument("--keep-checkpoints", type=int, help="how many recent checkpoints to keep (default 3)")
+    train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    train.set_defaults(handler=run_train)
+
+    sample = commands.add_parser("sample", help="generate images from a trained run or checkpoint",
+                                 description="Generate images. With no output option, writes a grid to sample.png.")
+    sample.add_argument("target", metavar="RUN_OR_CHECKPOINT",
+                        help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:NAME")
+    sample.add_argument("--n", type=int, default=64, help="how many images (default 64)")
+    sample.add_argument("--seed", type=int, default=0, help="latent seed: the same seed gives the same images")
+    sample.add_argument("--out", type=Path, help="write a grid PNG here")
+    sample.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
+    sample.add_argument("--npy", type=Path, help="write a uint8 array (N,H,W) or (N,H,W,C) as .npy")
+    sample.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    sample.set_defaults(handler=run_sample)
+
+    presets = commands.add_parser("presets", help="list the named training presets")
+    presets.set_defaults(handler=run_presets)
+    return parser
+
+
+def train_config(args: argparse.Namespace):
+    from ganvas.config import load_config, preset_config, validate
+
+    if args.lr is not None:
+        args.lr_g = args.lr if args.lr_g is None else args.lr_g
+        args.lr_d = args.lr if args.lr_d is None else args.lr_d
+    lengths = {name: getattr(args, name) for name in LENGTH_OPTIONS}
+    if args.resume is None:
+        options = {name: getattr(args, name) for name in RUN_OPTIONS + LENGTH_OPTIONS}
+        return preset_config(args.preset or "seed", **options)
+    changed = [name for name in RUN_OPTIONS if getattr(args, name) is not None]
+    if changed or args.preset or args.run or args.overwrite:
+        given = ["--" + n.replace("_", "-") for n in changed] + ["--preset"] * bool(args.preset)
+        given += ["--run"] * bool(args.run) + ["--overwrite"] * bool(args.overwrite)
+        raise GanvasError(f"--resume continues a run with its own settings; drop {', '.join(given)} "
+                          "(only --steps, --epochs, --minutes and --device may change)")
+    config = load_config(args.resume)
+    if any(value is not None for value in lengths.values()):
+        config = config.replace(**lengths)
+    return validate(config)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from ganvas.trainer import train
+
+    config = train_config(args)
+    run_dir = args.resume or args.run or Path("runs") / f"{config.preset}-{config.dataset}"
+    result = train(config, run_dir, resume=args.resume is not None, overwrite=args.overwrite,
+                   device=args.device, progress=not args.no_progress)
+    print(f"trained {result.run_dir} to step {result.step}; sample with `ganvas sample {result.run_dir}`")
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    from ganvas.images import to_uint8
+    from ganvas.sampling import generate, load_generator, write_array, write_grid, write_images
+
+    if args.n < 1:
+        raise GanvasError(f"--n must be at least 1, got {args.n}")
+    generator, checkpoint = load_generator(args.target, args.device)
+    pixels = to_uint8(generate(generator, args.n, args.seed))
+    out = args.out or (None if args.out_dir or args.npy else Path("sample.png"))
+    written = []
+    if out:
+        write_grid(pixels, out)
+        written.append(str(out))
+    if args.out_dir:
+        write_images(pixels, args.out_dir)
+        written.append(f"{args.out_dir}/ ({args.n} files)")
+    if args.npy:
+        write_array(pixels, args.npy)
+        written.append(f"{args.npy} {pixels.shape}")
+    print(f"{args.n} images from {checkpoint.path} (step {checkpoint.step}), seed {args.seed}: {', '.join(written)}")
+
+
+def run_presets(args: argparse.Namespace) -> None:
+    from ganvas.config import PRESETS
+
+    width = max(map(len, PRESETS))
+    for name, preset in PRESETS.items():
+        print(f"{name:<{width}}  {preset.description}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except GanvasError as err:
+        print(f"ganvas: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ganvas: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Datasets for training: images as uint8 tensors, labels when the dataset has them."""
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from ganvas.data.mnist import load_mnist
+from ganvas.errors import DataError
+
+DATASETS = ("mnist", "fashion-mnist")
+
+
+@dataclass
+class ImageDataset:
+    images: torch.Tensor  # uint8, (N, C, H, W)
+    labels: torch.Tensor | None  # int64 (N,), or None for unlabelled data
+    num_classes: int | None
+    name: str
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None) -> ImageDataset:
+    """A known dataset by name, read from data_dir or from the cache (downloading on first use)."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    images, labels = load_mnist(name, split, data_dir)
+    return ImageDataset(
+        images=torch.from_numpy(images).unsqueeze(1),  # add the single grey channel
+        labels=torch.from_numpy(labels),
+        num_classes=10,
+        name=name,
+    )
+
+
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels in [0, 255] as floats in [-1, 1], the range of a tanh generator."""
+    return images.float() / 127.5 - 1

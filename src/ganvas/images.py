@@ -1,0 +1,48 @@
+"""Turning generator output (floats in [-1, 1], N x C x H x W) into pictures."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] floats (N, C, H, W) -> uint8 (N, H, W) for greyscale or (N, H, W, C) for colour."""
+    pixels = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    pixels = pixels.permute(0, 2, 3, 1).numpy()
+    return pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+
+
+def to_pil(pixels: np.ndarray) -> Image.Image:
+    """One uint8 image: (H, W) is greyscale, (H, W, 3) RGB, (H, W, 4) RGBA."""
+    return Image.fromarray(np.ascontiguousarray(pixels))
+
+
+def make_grid(pixels: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
+    """Tile N uint8 images into one picture, `columns` wide (default: as square as possible)."""
+    count, height, width = pixels.shape[:3]
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    grid = np.zeros((rows * (height + padding) + padding, columns * (width + padding) + padding, *pixels.shape[3:]),
+                    dtype=np.uint8)
+    for index, image in enumerate(pixels):
+        top = padding + (index // columns) * (height + padding)
+        left = padding + (index % columns) * (width + padding)
+        grid[top:top + height, left:left + width] = image
+    return grid
+
+
+def save_png(pixels: np.ndarray, path: Path, scale: int = 1) -> None:
+    """Write atomically, so a half-written PNG never replaces a good one."""
+    image = to_pil(pixels)
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)

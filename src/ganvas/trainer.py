@@ -1,0 +1,329 @@
+"""The training loop: alternating discriminator and generator steps, with samples, metrics and checkpoints.
+
+The loop knows models and objectives only through their registries and the run's
+TrainConfig. Everything random is drawn from generators whose state is saved in
+each checkpoint, and batch order is a pure function of (seed, step), so a resumed
+run continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ganvas import checkpoint as ckpt
+from ganvas.config import TrainConfig, save_config, with_default_length
+from ganvas.data import ImageDataset, load_dataset, to_model_range
+from ganvas.devices import resolve_device
+from ganvas.errors import GanvasError
+from ganvas.images import make_grid, save_png, to_uint8
+from ganvas.latents import gaussian_latents
+from ganvas.losses import get_objective
+from ganvas.models import build_discriminator, build_generator
+from ganvas.plots import plot_curves
+
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "train.log"
+SAMPLES_DIR = "samples"
+LOSS_PLOT_FILE = "losses.png"
+GRID_SIZE = 64
+
+
+def model_recipe(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str, Any]:
+    """The JSON a checkpoint keeps so that sampling can rebuild the generator with no training code."""
+    return {"name": config.model,
+            "generator": {"image_shape": list(image_shape), "z_dim": config.z_dim},
+            "discriminator": {"image_shape": list(image_shape)}}
+
+
+def make_optimizer(module: nn.Module, lr: float, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    # The fused kernel updates all parameters in one pass: measurably faster on the CPU (docs/performance.md).
+    betas = (config.beta1, config.beta2)
+    try:
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda", "mps"))
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
+
+
+class GAN:
+    """Two networks, their optimizers, the objective and the noise source: everything a step changes."""
+
+    def __init__(self, config: TrainConfig, image_shape: tuple[int, int, int], device: torch.device):
+        torch.manual_seed(config.seed)  # weight initialisation
+        self.config = config
+        self.device = device
+        self.recipe = model_recipe(config, image_shape)
+        self.generator = build_generator(config.model, **self.recipe["generator"]).to(device)
+        self.discriminator = build_discriminator(config.model, **self.recipe["discriminator"]).to(device)
+        self.opt_g = make_optimizer(self.generator, config.lr_g, config, device)
+        self.opt_d = make_optimizer(self.discriminator, config.lr_d, config, device)
+        self.objective = get_objective(config.loss)
+        self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
+
+    def latents(self, count: int) -> torch.Tensor:
+        return torch.randn(count, self.config.z_dim, generator=self.noise, device=self.device)
+
+    def train_step(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One D update on a real and a generated batch, then one G update through the frozen D."""
+        batch = real.shape[0]
+        with torch.no_grad():  # D's step needs G's images, not G's gradients
+            fake = self.generator(self.latents(batch))
+        # One D forward over real and fake together, as the tutorial trains D on the concatenated batch.
+        logits = self.discriminator(torch.cat([real, fake]))
+        d_loss = self.objective.discriminator_loss(logits[:batch], logits[batch:])
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+
+        # Freezing D skips its weight gradients; G still gets gradients through D's activations.
+        self.discriminator.requires_grad_(False)
+        g_loss = self.objective.generator_loss(self.discriminator(self.generator(self.latents(batch))))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        self.discriminator.requires_grad_(True)
+        return d_loss.detach(), g_loss.detach()
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        was_training = self.generator.training
+        self.generator.eval()
+        images = self.generator(z.to(self.device))
+        self.generator.train(was_training)
+        return images
+
+    def training_state(self) -> dict[str, Any]:
+        return {"optimizer_g": self.opt_g.state_dict(), "optimizer_d": self.opt_d.state_dict(),
+                "noise_rng": self.noise.get_state()}
+
+    def save(self, run_dir: Path, step: int) -> Path:
+        return ckpt.save_checkpoint(run_dir, step, self.generator, self.discriminator, self.recipe,
+                                    self.config.to_dict(), self.training_state())
+
+    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
+        if checkpoint.model != self.recipe:
+            raise GanvasError(f"checkpoint {checkpoint.path} was trained with model {checkpoint.model}, "
+                              f"but this run's config builds {self.recipe}; resume with the run's own config")
+        ckpt.load_weights_into(self.generator, checkpoint.generator_weights(), "generator", checkpoint.path)
+        ckpt.load_weights_into(self.discriminator, checkpoint.discriminator_weights(), "discriminator", checkpoint.path)
+        state = checkpoint.training_state()
+        try:
+            self.opt_g.load_state_dict(state["optimizer_g"])
+            self.opt_d.load_state_dict(state["optimizer_d"])
+            self.noise.set_state(state["noise_rng"])
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise GanvasError(f"{checkpoint.path} has an unusable training state ({err}); "
+                              "resume from an earlier checkpoint") from None
+
+
+class BatchSampler:
+    """Shuffled batches without replacement, a fresh permutation each epoch, indexed by step alone."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int, seed: int):
+        if len(images) < batch_size:
+            raise GanvasError(f"the dataset has {len(images)} images, fewer than one batch of {batch_size}; "
+                              "use a smaller --batch-size")
+        self.images = images
+        self.batch_size = batch_size
+        self.seed = seed
+        self.steps_per_epoch = len(images) // batch_size
+        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
+
+    def batch(self, step: int) -> torch.Tensor:
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch = epoch
+            self._order = torch.randperm(len(self.images), generator=rng).to(self.images.device)
+        return self.images[self._order[position * self.batch_size:(position + 1) * self.batch_size]]
+
+
+@dataclass
+class RunFiles:
+    """Where a run keeps what it writes, and its human-readable log."""
+
+    run_dir: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def log(self, message: str) -> None:
+        tqdm.write(message, file=sys.stderr)
+        with open(self.run_dir / LOG_FILE, "a") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+    def load_history(self, up_to_step: int) -> None:
+        """Metrics logged after the checkpoint we resume from are dropped: those steps will run again."""
+        path = self.run_dir / METRICS_FILE
+        if path.exists():
+            lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            self.history = [entry for entry in lines if entry["step"] <= up_to_step]
+            path.write_text("".join(json.dumps(entry) + "\n" for entry in self.history))
+
+    def record(self, entry: dict[str, Any]) -> None:
+        self.history.append(entry)
+        with open(self.run_dir / METRICS_FILE, "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+    def save_samples(self, images: torch.Tensor, step: int) -> Path:
+        pixels = make_grid(to_uint8(images))
+        path = self.run_dir / SAMPLES_DIR / f"step-{step:08d}.png"
+        save_png(pixels, path, scale=2 if images.shape[-1] < 64 else 1)
+        shutil.copyfile(path, self.run_dir / SAMPLES_DIR / "latest.png")
+        return path
+
+    def plot_losses(self) -> None:
+        if self.history:
+            plot_curves([e["step"] for e in self.history],
+                        {"d_loss": [e["d_loss"] for e in self.history], "g_loss": [e["g_loss"] for e in self.history]},
+                        self.run_dir / LOSS_PLOT_FILE)
+
+
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """A new run needs an unused folder; an existing run is only touched with --resume or --overwrite."""
+    exists = run_dir.exists() and any(run_dir.iterdir())
+    if resume:
+        if not (run_dir / "config.json").is_file():
+            raise GanvasError(f"cannot resume {run_dir}: it is not a ganvas run folder (no config.json)")
+        return
+    if exists and not overwrite:
+        raise GanvasError(f"run folder {run_dir} already exists; continue it with `ganvas train --resume {run_dir}` "
+                          "or start over with --overwrite (deletes it)")
+    if exists:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def stop_requests() -> Iterator[list[bool]]:
+    """The first Ctrl-C asks the loop to stop and save at the next step boundary; a second one aborts."""
+    requested = [False]
+
+    def handler(signum: int, frame: Any) -> None:
+        if requested[0]:
+            raise KeyboardInterrupt
+        requested[0] = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
+        yield requested
+        return
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    stopped_by: str
+    checkpoint: Path
+
+
+def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: bool = False,
+          device: str = "auto", progress: bool = True) -> TrainResult:
+    """Train (or continue training) the run in `run_dir` until its step target or time limit."""
+    run_dir = Path(run_dir)
+    config = with_default_length(config)
+    prepare_run_dir(run_dir, resume, overwrite)
+    dataset = load_dataset(config.dataset, config.split, config.data_dir)
+    torch_device = resolve_device(device)
+    sampler = BatchSampler(to_model_range(dataset.images).to(torch_device), config.batch_size, config.seed)
+    target_steps = config.steps or (math.ceil(config.epochs * sampler.steps_per_epoch) if config.epochs else None)
+
+    gan = GAN(config, dataset.image_shape, torch_device)
+    files = RunFiles(run_dir)
+    step, saved_step = 0, None
+    if resume:
+        checkpoints = ckpt.step_checkpoints(run_dir)
+        if checkpoints:
+            latest = ckpt.load_checkpoint(checkpoints[-1])
+            gan.restore(latest)
+            step = saved_step = latest.step
+        files.load_history(step)
+    save_config(config, run_dir)
+    files.log(f"{'resuming at step ' + str(step) if resume else 'starting'}: {describe(config, dataset, target_steps)} "
+              f"on {torch_device}")
+    return _loop(gan, sampler, files, step, saved_step, target_steps, config, progress)
+
+
+def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | None) -> str:
+    length = f"to step {target_steps}" if target_steps else ""
+    if config.minutes:
+        length = (length + " or " if length else "") + f"for {config.minutes:g} min"
+    return (f"preset {config.preset}, model {config.model}, loss {config.loss}, "
+            f"{dataset.name} {config.split} ({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}), "
+            f"batch {config.batch_size}, {length}")
+
+
+def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, step: int, saved_step: int | None,
+          target_steps: int | None, config: TrainConfig, progress: bool) -> TrainResult:
+    fixed_z = gaussian_latents(GRID_SIZE, config.z_dim, config.seed)
+    started = time.monotonic()
+    deadline = started + config.minutes * 60 if config.minutes else math.inf
+    window_start, window_steps = time.monotonic(), 0
+    d_sum = g_sum = 0.0
+    stopped_by = "steps"
+    bar = tqdm(total=target_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
+               file=sys.stderr, mininterval=0.5)
+    with stop_requests() as stop, bar:
+        while target_steps is None or step < target_steps:
+            if time.monotonic() >= deadline:
+                stopped_by = "time"
+                break
+            if stop[0]:
+                stopped_by = "interrupt"
+                break
+            d_loss, g_loss = gan.train_step(sampler.batch(step))
+            d_value, g_value = d_loss.item(), g_loss.item()
+            if not (math.isfinite(d_value) and math.isfinite(g_value)):
+                raise GanvasError(
+                    f"training diverged at step {step + 1} (d_loss={d_value}, g_loss={g_value}); "
+                    f"nothing was saved for this step. Resume from the last checkpoint with a lower "
+                    f"--lr-g/--lr-d, or start over with another --seed")
+            step += 1
+            d_sum, g_sum, window_steps = d_sum + d_value, g_sum + g_value, window_steps + 1
+            if step % 10 == 0 or step == target_steps:
+                bar.update(step - bar.n)
+            if step % config.log_every == 0:
+                now = time.monotonic()
+                entry = {"step": step, "epoch": round(step / sampler.steps_per_epoch, 3),
+                         "d_loss": d_sum / window_steps, "g_loss": g_sum / window_steps,
+                         "images_per_s": window_steps * config.batch_size / (now - window_start),
+                         "elapsed_s": round(now - started, 2)}
+                files.record(entry)
+                bar.set_postfix(d_loss=f"{entry['d_loss']:.3f}", g_loss=f"{entry['g_loss']:.3f}",
+                                img_s=f"{entry['images_per_s']:.0f}", refresh=False)
+                window_start, window_steps, d_sum, g_sum = now, 0, 0.0, 0.0
+            if step % config.sample_every == 0:
+                files.save_samples(gan.generate(fixed_z), step)
+                files.plot_losses()
+            if step % config.checkpoint_every == 0:
+                _save(gan, files, step, config)
+                saved_step = step
+    if saved_step != step:
+        _save(gan, files, step, config)
+    grid = files.save_samples(gan.generate(fixed_z), step)
+    files.plot_losses()
+    reason = {"steps": "reached the step target", "time": "time is up", "interrupt": "stopped by Ctrl-C"}[stopped_by]
+    files.log(f"step {step}: {reason}; samples in {grid}, resume with `ganvas train --resume {files.run_dir}`")
+    return TrainResult(files.run_dir, step, stopped_by, ckpt.step_checkpoints(files.run_dir)[-1])
+
+
+def _save(gan: GAN, files: RunFiles, step: int, config: TrainConfig) -> None:
+    path = gan.save(files.run_dir, step)
+    ckpt.prune_checkpoints(files.run_dir, config.keep_checkpoints)
+    files.log(f"step {step}: saved {path}")
