@@ -238,9 +238,9 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     """Train (or continue training) the run in `run_dir` until its step target or time limit."""
     run_dir = Path(run_dir)
     config = with_default_length(config)
-    prepare_run_dir(run_dir, resume, overwrite)
-    dataset = load_dataset(config.dataset, config.split, config.data_dir)
     torch_device = resolve_device(device)
+    dataset = load_dataset(config.dataset, config.split, config.data_dir)
+    prepare_run_dir(run_dir, resume, overwrite)
     sampler = BatchSampler(to_model_range(dataset.images).to(torch_device), config.batch_size, config.seed)
     target_steps = config.steps or (math.ceil(config.epochs * sampler.steps_per_epoch) if config.epochs else None)
 
