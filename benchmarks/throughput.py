@@ -1,0 +1,101 @@
+"""Training throughput of the seed recipe: ganvas's step against a plain PyTorch loop, measured in the same run.
+
+    python benchmarks/throughput.py                  # ratio ganvas / plain at batch 128 on the CPU
+    python benchmarks/throughput.py --ablate         # also each speed-up on its own (docs/performance.md)
+
+The plain loop is the textbook PyTorch port of the tutorial: the same networks,
+optimizers and batch, with separate D calls on real and fake, G's graph kept in the
+D step, and D's weight gradients computed (and thrown away) in the G step.
+Variants run interleaved, several rounds, and the median of each is reported, so
+a noisy neighbour hurts both sides alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ganvas.config import preset_config
+from ganvas.trainer import GAN, BatchSampler
+
+IMAGE_SHAPE = (1, 28, 28)
+
+
+def plain_step(gan: GAN, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    batch = real.shape[0]
+    G, D, opt_g, opt_d = gan.generator, gan.discriminator, gan.opt_g, gan.opt_d
+    ones, zeros = torch.ones(batch), torch.zeros(batch)
+    fake = G(gan.latents(batch))
+    opt_d.zero_grad()
+    d_loss = F.binary_cross_entropy_with_logits(D(real), ones) + \
+        F.binary_cross_entropy_with_logits(D(fake.detach()), zeros)
+    d_loss.backward()
+    opt_d.step()
+    opt_g.zero_grad()
+    g_loss = F.binary_cross_entropy_with_logits(D(G(gan.latents(batch))), ones)
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.detach(), g_loss.detach()
+
+
+def make_gan(fused: bool) -> GAN:
+    gan = GAN(preset_config("seed"), IMAGE_SHAPE, torch.device("cpu"))
+    if not fused:
+        betas = (0.5, 0.999)
+        gan.opt_g = torch.optim.Adam(gan.generator.parameters(), lr=2e-4, betas=betas)
+        gan.opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=2e-4, betas=betas)
+    return gan
+
+
+VARIANTS = {
+    # name: (step function, fused Adam)
+    "plain": (plain_step, False),
+    "ganvas": (GAN.train_step, True),
+    "ganvas, unfused Adam": (GAN.train_step, False),
+    "plain + fused Adam": (plain_step, True),
+}
+
+
+def images_per_second(variant: str, sampler: BatchSampler, steps: int, warmup: int = 10) -> float:
+    step_fn, fused = VARIANTS[variant]
+    gan = make_gan(fused)
+    for step in range(warmup + steps):
+        if step == warmup:
+            started = time.perf_counter()
+        d_loss, g_loss = step_fn(gan, sampler.batch(step))
+        d_loss.item(), g_loss.item()  # the trainer reads both losses every step
+    return steps * sampler.batch_size / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200, help="timed steps per measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved measurements per variant")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--ablate", action="store_true", help="also measure each speed-up on its own")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    images = torch.rand(10_000, *IMAGE_SHAPE, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    sampler = BatchSampler(images, args.batch_size, seed=0)
+    variants = list(VARIANTS) if args.ablate else ["plain", "ganvas"]
+    results: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name in variants:
+            results[name].append(images_per_second(name, sampler, args.steps))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+          f"{args.steps} steps x {args.rounds} rounds (median, min-max)")
+    baseline = statistics.median(results["plain"])
+    for name, values in results.items():
+        median = statistics.median(values)
+        print(f"  {name:<22} {median:7.0f} images/s  ({min(values):.0f}-{max(values):.0f})  "
+              f"{median / baseline:.2f}x plain")
+
+
+if __name__ == "__main__":
+    main()
