@@ -4,27 +4,65 @@ import pytest
 import torch
 
 from ganvas.errors import GanvasError
-from ganvas.losses import get_objective, objective_names
+from ganvas.losses import bce_discriminator_loss, get_objective, objective_names
 
 sigmoid = lambda x: 1 / (1 + math.exp(-x))
+mean = lambda values: sum(values) / len(values)
+
+# One small batch for every hand computation below.
+REAL, FAKE = [2.0, -1.0], [0.5, -3.0]
+BCE_D = mean([-math.log(sigmoid(r)) for r in REAL]) + mean([-math.log(1 - sigmoid(f)) for f in FAKE])
+
+# name: (discriminator loss, generator loss), each written out from its formula
+EXPECTED = {
+    "nonsaturating": (BCE_D, mean([-math.log(sigmoid(f)) for f in FAKE])),
+    "minimax": (BCE_D, mean([math.log(1 - sigmoid(f)) for f in FAKE])),
+    "wgan": (mean(FAKE) - mean(REAL), -mean(FAKE)),
+    "wgan-gp": (mean(FAKE) - mean(REAL), -mean(FAKE)),
+    "lsgan": (0.5 * mean([(r - 1) ** 2 for r in REAL]) + 0.5 * mean([f ** 2 for f in FAKE]),
+              0.5 * mean([(f - 1) ** 2 for f in FAKE])),
+    "hinge": (mean([max(0, 1 - r) for r in REAL]) + mean([max(0, 1 + f) for f in FAKE]), -mean(FAKE)),
+    "relativistic": (mean([-math.log(sigmoid(r - f)) for r, f in zip(REAL, FAKE)]),
+                     mean([-math.log(sigmoid(f - r)) for r, f in zip(REAL, FAKE)])),
+}
 
 
-def test_nonsaturating_matches_binary_cross_entropy_by_hand():
-    objective = get_objective("nonsaturating")
-    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
-    expected_d = (-math.log(sigmoid(2.0)) - math.log(sigmoid(-1.0))) / 2 \
-        + (-math.log(1 - sigmoid(0.5)) - math.log(1 - sigmoid(-3.0))) / 2
-    expected_g = (-math.log(sigmoid(0.5)) - math.log(sigmoid(-3.0))) / 2
+def test_every_objective_has_its_formula_checked():
+    assert sorted(EXPECTED) == objective_names()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_losses_match_their_formulas_by_hand(name):
+    objective = get_objective(name)
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    expected_d, expected_g = EXPECTED[name]
     assert objective.discriminator_loss(real, fake).item() == pytest.approx(expected_d, rel=1e-6)
-    assert objective.generator_loss(fake).item() == pytest.approx(expected_g, rel=1e-6)
+    assert objective.generator_loss(real, fake).item() == pytest.approx(expected_g, rel=1e-6)
+
+
+def test_only_the_relativistic_generator_needs_real_logits():
+    assert [name for name in objective_names() if get_objective(name).generator_needs_real] == ["relativistic"]
+
+
+def test_one_sided_label_smoothing_changes_only_the_real_target():
+    target = 0.9
+    real_term = mean([-(target * math.log(sigmoid(r)) + (1 - target) * math.log(1 - sigmoid(r))) for r in REAL])
+    fake_term = mean([-math.log(1 - sigmoid(f)) for f in FAKE])
+    loss = bce_discriminator_loss(torch.tensor(REAL), torch.tensor(FAKE), real_target=target)
+    assert loss.item() == pytest.approx(real_term + fake_term, rel=1e-6)
 
 
 @pytest.mark.parametrize("name", objective_names())
-def test_losses_stay_finite_for_extreme_logits(name):
+def test_losses_and_their_gradients_stay_finite_for_extreme_logits(name):
     objective = get_objective(name)
-    extreme = torch.tensor([-1e4, 1e4])
-    assert torch.isfinite(objective.discriminator_loss(extreme, extreme))
-    assert torch.isfinite(objective.generator_loss(extreme))
+    real = torch.tensor([-1e4, 1e4], requires_grad=True)
+    fake = torch.tensor([1e4, -1e4], requires_grad=True)
+    d_loss = objective.discriminator_loss(real, fake)
+    # Objectives that do not need real logits must work without them, as the trainer passes None.
+    g_loss = objective.generator_loss(real if objective.generator_needs_real else None, fake)
+    assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
+    (d_loss + g_loss).backward()
+    assert torch.isfinite(real.grad).all() and torch.isfinite(fake.grad).all()
 
 
 def test_unknown_loss_is_a_clear_error():

@@ -1,15 +1,19 @@
 """GAN objectives as pure functions of the discriminator's logits.
 
 Each objective is a pair: the discriminator's loss given logits on real and
-generated images, and the generator's loss given logits on generated images.
+generated images, and the generator's loss given the same two (most objectives
+ignore the real logits; those that use them set `generator_needs_real`, so the
+trainer only pays for that extra D forward when it is needed).
 Sigmoids live here, written with softplus so that they are numerically safe:
 -log(sigmoid(x)) = softplus(-x) and -log(1 - sigmoid(x)) = softplus(x).
+Regularizers that need the networks themselves (gradient penalties, weight
+clipping, EMA) live in `ganvas.regularizers`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -23,18 +27,69 @@ Tensor = torch.Tensor
 class Objective:
     name: str
     discriminator_loss: Callable[[Tensor, Tensor], Tensor]
-    generator_loss: Callable[[Tensor], Tensor]
+    generator_loss: Callable[[Optional[Tensor], Tensor], Tensor]  # (real_logits or None, fake_logits)
     description: str
+    generator_needs_real: bool = False
 
 
-def bce_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """-E[log D(x)] - E[log(1 - D(G(z)))]: binary cross-entropy with real = 1, generated = 0."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+def bce_discriminator_loss(real_logits: Tensor, fake_logits: Tensor, real_target: float = 1.0) -> Tensor:
+    """-E[t log D(x) + (1-t) log(1 - D(x))] - E[log(1 - D(G(z)))]: binary cross-entropy, generated = 0.
+
+    The real target t is 1 by default; t < 1 is one-sided label smoothing (Salimans et al. 2016).
+    """
+    real_term = F.softplus(-real_logits)
+    if real_target != 1.0:  # skipped at the default, which then computes exactly the plain BCE
+        real_term = real_target * real_term + (1 - real_target) * F.softplus(real_logits)
+    return real_term.mean() + F.softplus(fake_logits).mean()
 
 
-def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
+def nonsaturating_generator_loss(real_logits: Optional[Tensor], fake_logits: Tensor) -> Tensor:
     """-E[log D(G(z))]: binary cross-entropy with target 1, what the tutorial's code trains G on."""
     return F.softplus(-fake_logits).mean()
+
+
+def minimax_generator_loss(real_logits: Optional[Tensor], fake_logits: Tensor) -> Tensor:
+    """E[log(1 - D(G(z)))] = -E[softplus(D(G(z)))]: the tutorial's formula; saturates when D wins."""
+    return -F.softplus(fake_logits).mean()
+
+
+def wasserstein_critic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E[D(G(z))] - E[D(x)]: the critic maximises the gap between its scores on real and generated images."""
+    return fake_logits.mean() - real_logits.mean()
+
+
+def wasserstein_generator_loss(real_logits: Optional[Tensor], fake_logits: Tensor) -> Tensor:
+    """-E[D(G(z))]: G raises the critic's score on its images (also the hinge objective's G loss)."""
+    return -fake_logits.mean()
+
+
+def least_squares_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """0.5 E[(D(x) - 1)^2] + 0.5 E[D(G(z))^2]: LSGAN with targets real = 1, generated = 0."""
+    return 0.5 * (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()
+
+
+def least_squares_generator_loss(real_logits: Optional[Tensor], fake_logits: Tensor) -> Tensor:
+    """0.5 E[(D(G(z)) - 1)^2]: LSGAN, G pulls D's output on its images towards the real target."""
+    return 0.5 * (fake_logits - 1).square().mean()
+
+
+def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]: D stops pushing once a sample is beyond the margin."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def relativistic_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E[softplus(-(D(x_i) - D(G(z_i))))] = -E[log sigmoid(D(x_i) - D(G(z_i)))]: RpGAN, relativistic pairing.
+
+    Each real image is paired with the generated image at the same batch index, so both batches
+    must have the same size. D learns that a real image looks more real than its generated partner.
+    """
+    return F.softplus(fake_logits - real_logits).mean()
+
+
+def relativistic_generator_loss(real_logits: Optional[Tensor], fake_logits: Tensor) -> Tensor:
+    """E[softplus(-(D(G(z_i)) - D(x_i)))]: RpGAN, the discriminator's loss with the roles swapped."""
+    return relativistic_discriminator_loss(fake_logits, real_logits)
 
 
 _OBJECTIVES = {
@@ -42,6 +97,23 @@ _OBJECTIVES = {
     for objective in [
         Objective("nonsaturating", bce_discriminator_loss, nonsaturating_generator_loss,
                   "the tutorial's code: D by binary cross-entropy, G trained to make D say 1"),
+        Objective("minimax", bce_discriminator_loss, minimax_generator_loss,
+                  "the tutorial's formula: D by binary cross-entropy, G minimises log(1 - D(G(z))); "
+                  "G's gradients vanish while D confidently rejects its images"),
+        Objective("wgan", wasserstein_critic_loss, wasserstein_generator_loss,
+                  "Wasserstein GAN: D is a critic scoring realness; meant to be trained with its weights "
+                  "clipped to a small box after each step and several critic steps (n_critic) per G step"),
+        Objective("wgan-gp", wasserstein_critic_loss, wasserstein_generator_loss,
+                  "Wasserstein GAN with gradient penalty: wgan's losses, with the critic kept 1-Lipschitz by "
+                  "penalising input-gradient norms away from 1 (regularizers.gradient_penalty) instead of clipping"),
+        Objective("lsgan", least_squares_discriminator_loss, least_squares_generator_loss,
+                  "least squares GAN: D regresses real to 1 and generated to 0, G pulls its images to 1"),
+        Objective("hinge", hinge_discriminator_loss, wasserstein_generator_loss,
+                  "hinge loss: D by a margin of 1 on each side, G raises D's score on its images"),
+        Objective("relativistic", relativistic_discriminator_loss, relativistic_generator_loss,
+                  "relativistic pairing GAN (RpGAN): D judges whether each real image looks more real than a "
+                  "generated one, and G the reverse; G's loss needs D's logits on real images too",
+                  generator_needs_real=True),
     ]
 }
 

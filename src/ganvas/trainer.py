@@ -89,7 +89,8 @@ class GAN:
 
         # Freezing D skips its weight gradients; G still gets gradients through D's activations.
         self.discriminator.requires_grad_(False)
-        g_loss = self.objective.generator_loss(self.discriminator(self.generator(self.latents(batch))))
+        real_logits = self.discriminator(real) if self.objective.generator_needs_real else None
+        g_loss = self.objective.generator_loss(real_logits, self.discriminator(self.generator(self.latents(batch))))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()

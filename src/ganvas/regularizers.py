@@ -1,0 +1,73 @@
+"""Regularizers for GAN training: pure functions of the networks and tensors they are given.
+
+Unlike the objectives in `ganvas.losses`, these need the networks themselves (input
+gradients, weights). None keeps state: randomness comes from the torch.Generator the
+caller passes, so a run that checkpoints its generator's state stays reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+
+
+def _input_gradients(discriminator: nn.Module, inputs: Tensor) -> Tensor:
+    """dD/dx for each sample, flattened to (batch, features), kept in the graph so a penalty on it trains D."""
+    inputs = inputs.detach().requires_grad_(True)  # a leaf of our own: no gradient leaks into G or the data
+    logits = discriminator(inputs)
+    # Samples are independent, so the gradient of the sum gives each sample's own input gradient.
+    (gradients,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return gradients.flatten(1)
+
+
+def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor,
+                     generator: Optional[torch.Generator] = None) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x̂ D(x̂)||_2 - 1)^2] at x̂ = α·real + (1-α)·fake.
+
+    α ~ U[0, 1] is drawn once per sample from `generator` (the global RNG if None). The norm is
+    sqrt(sum of squares + 1e-12), since the plain norm's gradient is NaN where D's input gradient is zero.
+    The caller multiplies by the penalty weight (λ = 10 in the paper).
+    """
+    alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator,
+                       device=real.device, dtype=real.dtype)
+    gradients = _input_gradients(discriminator, alpha * real + (1 - alpha) * fake)
+    norms = torch.sqrt(gradients.square().sum(dim=1) + 1e-12)
+    return (norms - 1).square().mean()
+
+
+def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real data, a zero-centred gradient penalty.
+
+    The caller multiplies by gamma / 2 and, when applying it only every k-th D step (lazy
+    regularisation), also by k.
+    """
+    return _input_gradients(discriminator, real).square().sum(dim=1).mean()
+
+
+@torch.no_grad()
+def clip_weights_(module: nn.Module, limit: float) -> None:
+    """Clamp every parameter of `module` in place to [-limit, limit]: WGAN's crude Lipschitz constraint."""
+    for parameter in module.parameters():
+        parameter.clamp_(-limit, limit)
+
+
+def instance_noise(images: Tensor, std: float, generator: Optional[torch.Generator]) -> Tensor:
+    """images + std·N(0, I): blurs real and generated distributions so that they overlap (Sønderby et al. 2016)."""
+    noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+    return images + std * noise
+
+
+@torch.no_grad()
+def update_ema_(ema_module: nn.Module, module: nn.Module, decay: float) -> None:
+    """ema ← decay·ema + (1 - decay)·param for each parameter, in place; buffers are copied as they are.
+
+    decay = 0 copies `module`, decay = 1 leaves `ema_module` unchanged. Both modules must share one architecture.
+    """
+    for ema_parameter, parameter in zip(ema_module.parameters(), module.parameters(), strict=True):
+        ema_parameter.lerp_(parameter, 1 - decay)
+    for ema_buffer, buffer in zip(ema_module.buffers(), module.buffers(), strict=True):
+        ema_buffer.copy_(buffer)
