@@ -25,7 +25,7 @@ from ganvas.trainer import GAN, BatchSampler
 IMAGE_SHAPE = (1, 28, 28)
 
 
-def plain_step(gan: GAN, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def plain_step(gan: GAN, real: torch.Tensor) -> torch.Tensor:
     batch = real.shape[0]
     G, D, opt_g, opt_d = gan.generator, gan.discriminator, gan.opt_g, gan.opt_d
     ones, zeros = torch.ones(batch), torch.zeros(batch)
@@ -39,7 +39,7 @@ def plain_step(gan: GAN, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     g_loss = F.binary_cross_entropy_with_logits(D(G(gan.latents(batch))), ones)
     g_loss.backward()
     opt_g.step()
-    return d_loss.detach(), g_loss.detach()
+    return torch.stack([d_loss.detach(), g_loss.detach()])
 
 
 def make_gan(fused: bool) -> GAN:
@@ -66,8 +66,7 @@ def images_per_second(variant: str, sampler: BatchSampler, steps: int, warmup: i
     for step in range(warmup + steps):
         if step == warmup:
             started = time.perf_counter()
-        d_loss, g_loss = step_fn(gan, sampler.batch(step))
-        d_loss.item(), g_loss.item()  # the trainer reads both losses every step
+        step_fn(gan, sampler.batch(step)).tolist()  # the trainer reads the losses every step
     return steps * sampler.batch_size / (time.perf_counter() - started)
 
 

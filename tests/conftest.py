@@ -38,6 +38,12 @@ def digit_like_images(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     return np.clip(pixels.astype(int) + noise, 0, 255).astype(np.uint8), labels
 
 
+@pytest.fixture(autouse=True)
+def private_ganvas_home(tmp_path, monkeypatch):
+    """Caches (downloads, reference statistics) go to a fresh folder, never the user's."""
+    monkeypatch.setenv("GANVAS_HOME", str(tmp_path / "ganvas-home"))
+
+
 @pytest.fixture
 def mnist_dir(tmp_path):
     """A folder holding a 64-image MNIST test split."""

@@ -19,8 +19,9 @@ def test_a_training_step_moves_both_networks(tiny_config):
     dataset = load_dataset("mnist", "test", tiny_config.data_dir)
     gan = GAN(tiny_config, dataset.image_shape, torch.device("cpu"))
     before_g, before_d = snapshot(gan.generator), snapshot(gan.discriminator)
-    d_loss, g_loss = gan.train_step(to_model_range(dataset.images[:16]))
-    assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
+    stats = gan.train_step(to_model_range(dataset.images[:16]))
+    assert stats.shape == (3,) and torch.isfinite(stats).all()
+    assert 0 <= stats[2] <= 1, "D's accuracy is a fraction"
     for before, module in [(before_g, gan.generator), (before_d, gan.discriminator)]:
         after = module.state_dict()
         assert all(not torch.equal(before[k], after[k]) for k in before), "every layer should have moved"

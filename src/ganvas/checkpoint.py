@@ -74,8 +74,8 @@ class Checkpoint:
 
 def save_checkpoint(run_dir: Path, step: int, generator: nn.Module, discriminator: nn.Module,
                     model: dict[str, Any], config: dict[str, Any], training_state: dict[str, Any],
-                    name: str | None = None) -> Path:
-    """Write checkpoints/<name or step-N> atomically and return its path."""
+                    name: str | None = None, quality: dict[str, float] | None = None) -> Path:
+    """Write checkpoints/<name or step-N> atomically and return its path; `quality` goes into meta.json."""
     parent = Path(run_dir) / CHECKPOINTS_DIR
     parent.mkdir(parents=True, exist_ok=True)
     final = parent / (name or f"step-{step:08d}")
@@ -83,7 +83,7 @@ def save_checkpoint(run_dir: Path, step: int, generator: nn.Module, discriminato
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "ganvas_version": ganvas.__version__,
-            "step": step, "model": model, "config": config}
+            "step": step, "model": model, "config": config, "quality": quality}
     save_file(_cpu_state(generator), tmp / GENERATOR_FILE)
     save_file(_cpu_state(discriminator), tmp / DISCRIMINATOR_FILE)
     torch.save(training_state, tmp / TRAINING_STATE_FILE)

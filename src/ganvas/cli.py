@@ -12,7 +12,7 @@ from ganvas.errors import GanvasError
 LENGTH_OPTIONS = ("steps", "epochs", "minutes")
 # Options that describe the run itself; resuming keeps them from the run's config.json.
 RUN_OPTIONS = ("dataset", "data_dir", "split", "model", "z_dim", "loss", "batch_size", "lr_g", "lr_d", "beta1",
-               "beta2", "seed", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
+               "beta2", "seed", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_images")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     outputs.add_argument("--sample-every", type=int, help="steps between sample grids and loss plots (default 500)")
     outputs.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
     outputs.add_argument("--keep-checkpoints", type=int, help="how many recent checkpoints to keep (default 3)")
+    outputs.add_argument("--eval-every", type=int,
+                         help="steps between quality metrics, alarms and the `best` checkpoint (default 1000, 0 = off)")
+    outputs.add_argument("--eval-images", type=int, help="generated images per quality measurement (default 2000)")
     train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     train.set_defaults(handler=run_train)
@@ -65,6 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--npy", type=Path, help="write a uint8 array (N,H,W) or (N,H,W,C) as .npy")
     sample.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     sample.set_defaults(handler=run_sample)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="measure sample quality (FID, KID, precision/recall, classes) against real data",
+        description="Score a generator against its dataset, beside the real-vs-real floor on the same number "
+                    "of images. Data options default to the ones the run was trained with.")
+    evaluate.add_argument("target", metavar="RUN_OR_CHECKPOINT",
+                          help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:best")
+    evaluate.add_argument("--n", type=int, default=10_000,
+                          help="generated images (default 10000; at most half the real images, see docs/metrics.md)")
+    evaluate.add_argument("--seed", type=int, default=0, help="latent seed")
+    evaluate.add_argument("--dataset", help="mnist or fashion-mnist")
+    evaluate.add_argument("--data-dir", help="read the dataset's IDX files from this folder")
+    evaluate.add_argument("--split", choices=["train", "test"], help="the real images to compare with")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    evaluate.set_defaults(handler=run_evaluate)
 
     presets = commands.add_parser("presets", help="list the named training presets")
     presets.set_defaults(handler=run_presets)
@@ -123,6 +142,36 @@ def run_sample(args: argparse.Namespace) -> None:
         write_array(pixels, args.npy)
         written.append(f"{args.npy} {pixels.shape}")
     print(f"{args.n} images from {checkpoint.path} (step {checkpoint.step}), seed {args.seed}: {', '.join(written)}")
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from ganvas.data import load_dataset
+    from ganvas.metrics import load_evaluator
+    from ganvas.metrics.quality import QualityJudge, check_evaluable, format_table
+    from ganvas.sampling import generate, load_generator
+
+    if args.n < 2:
+        raise GanvasError(f"--n must be at least 2, got {args.n}")
+    generator, checkpoint = load_generator(args.target, args.device)
+    trained_on = checkpoint.meta.get("config", {})
+    dataset = load_dataset(args.dataset or trained_on.get("dataset", "mnist"),
+                           args.split or trained_on.get("split", "train"),
+                           args.data_dir or trained_on.get("data_dir"))
+    check_evaluable(dataset)
+    judge = QualityJudge(dataset, load_evaluator(args.device), args.n)
+    report = judge.report(lambda count: generate(generator, count, args.seed))
+    if args.json:
+        print(json.dumps({"checkpoint": str(checkpoint.path), "step": checkpoint.step, "dataset": dataset.name,
+                          "images": report.count, "generated": report.generated,
+                          "real_floor": report.real_floor}, indent=2))
+        return
+    print(f"{checkpoint.path} (step {checkpoint.step}): {report.count} generated images against {report.count} "
+          f"real {dataset.name} images; the floor is {report.count} other real images against the same ones")
+    if report.count < args.n:
+        print(f"(--n {args.n} reduced to {report.count}: the floor needs two disjoint sets of real images)")
+    print(format_table(report))
 
 
 def run_presets(args: argparse.Namespace) -> None:

@@ -47,6 +47,9 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    # quality metrics during training (0 turns them off), on this many generated images
+    eval_every: int = 1000
+    eval_images: int = 2000
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -81,11 +84,13 @@ def preset_config(name: str, **overrides: Any) -> TrainConfig:
 def validate(config: TrainConfig) -> TrainConfig:
     """Reject impossible settings before any work starts, saying which option is wrong."""
     positive = ["z_dim", "batch_size", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every",
-                "keep_checkpoints", "steps", "epochs", "minutes"]
+                "keep_checkpoints", "steps", "epochs", "minutes", "eval_images"]
     for field in positive:
         value = getattr(config, field)
         if value is not None and not value > 0:
             raise GanvasError(f"--{field.replace('_', '-')} must be positive, got {value}")
+    if config.eval_every < 0:
+        raise GanvasError(f"--eval-every must be 0 (off) or positive, got {config.eval_every}")
     for field in ["beta1", "beta2"]:
         if not 0 <= getattr(config, field) < 1:
             raise GanvasError(f"--{field} must be in [0, 1), got {getattr(config, field)}")

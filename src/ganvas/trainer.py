@@ -31,6 +31,9 @@ from ganvas.errors import GanvasError
 from ganvas.images import make_grid, save_png, to_uint8
 from ganvas.latents import gaussian_latents
 from ganvas.losses import get_objective
+from ganvas.metrics import load_evaluator
+from ganvas.metrics.alarms import AlarmBoard, discriminator_overpowering, mode_collapse
+from ganvas.metrics.quality import QualityJudge, check_evaluable
 from ganvas.models import build_discriminator, build_generator
 from ganvas.plots import plot_curves
 
@@ -39,6 +42,8 @@ LOG_FILE = "train.log"
 SAMPLES_DIR = "samples"
 LOSS_PLOT_FILE = "losses.png"
 GRID_SIZE = 64
+STEP_STATS = ("d_loss", "g_loss", "d_accuracy")
+BEST = "best"
 
 
 def model_recipe(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str, Any]:
@@ -75,8 +80,11 @@ class GAN:
     def latents(self, count: int) -> torch.Tensor:
         return torch.randn(count, self.config.z_dim, generator=self.noise, device=self.device)
 
-    def train_step(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One D update on a real and a generated batch, then one G update through the frozen D."""
+    def train_step(self, real: torch.Tensor) -> torch.Tensor:
+        """One D update on a real and a generated batch, then one G update through the frozen D.
+
+        Returns STEP_STATS as one tensor, so reading them costs one device sync.
+        """
         batch = real.shape[0]
         with torch.no_grad():  # D's step needs G's images, not G's gradients
             fake = self.generator(self.latents(batch))
@@ -95,13 +103,19 @@ class GAN:
         g_loss.backward()
         self.opt_g.step()
         self.discriminator.requires_grad_(True)
-        return d_loss.detach(), g_loss.detach()
+        with torch.no_grad():
+            d_accuracy = ((logits[:batch] > 0).sum() + (logits[batch:] < 0).sum()) / (2 * batch)
+        return torch.stack([d_loss.detach(), g_loss.detach(), d_accuracy])
+
+    def weights_are_finite(self) -> bool:
+        return all(torch.isfinite(p).all() for net in (self.generator, self.discriminator) for p in net.parameters())
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """Images for the given latents, on the CPU, with G in eval mode."""
         was_training = self.generator.training
         self.generator.eval()
-        images = self.generator(z.to(self.device))
+        images = torch.cat([self.generator(chunk.to(self.device)).cpu() for chunk in z.split(batch_size)])
         self.generator.train(was_training)
         return images
 
@@ -109,9 +123,9 @@ class GAN:
         return {"optimizer_g": self.opt_g.state_dict(), "optimizer_d": self.opt_d.state_dict(),
                 "noise_rng": self.noise.get_state()}
 
-    def save(self, run_dir: Path, step: int) -> Path:
+    def save(self, run_dir: Path, step: int, name: str | None = None, quality: dict | None = None) -> Path:
         return ckpt.save_checkpoint(run_dir, step, self.generator, self.discriminator, self.recipe,
-                                    self.config.to_dict(), self.training_state())
+                                    self.config.to_dict(), self.training_state(), name=name, quality=quality)
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
         if checkpoint.model != self.recipe:
@@ -184,9 +198,9 @@ class RunFiles:
         return path
 
     def plot_losses(self) -> None:
-        if self.history:
-            plot_curves([e["step"] for e in self.history],
-                        {"d_loss": [e["d_loss"] for e in self.history], "g_loss": [e["g_loss"] for e in self.history]},
+        losses = [entry for entry in self.history if "d_loss" in entry]
+        if losses:
+            plot_curves([e["step"] for e in losses], {name: [e[name] for e in losses] for name in ("d_loss", "g_loss")},
                         self.run_dir / LOSS_PLOT_FILE)
 
 
@@ -258,7 +272,8 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     save_config(config, run_dir)
     files.log(f"{'resuming at step ' + str(step) if resume else 'starting'}: {describe(config, dataset, target_steps)} "
               f"on {torch_device}")
-    return _loop(gan, sampler, files, step, saved_step, target_steps, config, progress)
+    monitor = QualityMonitor.for_run(config, dataset, torch_device, files)
+    return _loop(gan, sampler, files, monitor, step, saved_step, target_steps, config, progress)
 
 
 def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | None) -> str:
@@ -270,13 +285,56 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
             f"batch {config.batch_size}, {length}")
 
 
-def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, step: int, saved_step: int | None,
-          target_steps: int | None, config: TrainConfig, progress: bool) -> TrainResult:
+class QualityMonitor:
+    """Quality metrics every eval_every steps, alarms, and the `best` checkpoint by FID."""
+
+    def __init__(self, judge: QualityJudge | None, config: TrainConfig, files: RunFiles):
+        self.judge = judge
+        self.files = files
+        self.latents = gaussian_latents(judge.count, config.z_dim, config.seed + 2) if judge else None
+        self.alarms = AlarmBoard()
+        best = files.run_dir / ckpt.CHECKPOINTS_DIR / BEST
+        quality = ckpt.load_checkpoint(best).meta.get("quality") if best.is_dir() else None
+        self.best_fid = quality["fid"] if quality else math.inf
+
+    @classmethod
+    def for_run(cls, config: TrainConfig, dataset: ImageDataset, device: torch.device,
+                files: RunFiles) -> "QualityMonitor":
+        if config.eval_every == 0:
+            return cls(None, config, files)
+        try:
+            check_evaluable(dataset)
+        except GanvasError as why:
+            files.log(f"no quality metrics for this run: {why}")
+            return cls(None, config, files)
+        return cls(QualityJudge(dataset, load_evaluator(device), config.eval_images), config, files)
+
+    def check_losses(self, step: int) -> None:
+        self._say(step, {"d_overpowering_g": discriminator_overpowering(
+            [entry for entry in self.files.history if "d_accuracy" in entry])})
+
+    def evaluate(self, gan: GAN, step: int) -> dict[str, float] | None:
+        if self.judge is None:
+            return None
+        quality = self.judge.judge(gan.generate(self.latents))
+        self.files.record({"step": step, "quality": quality})
+        self._say(step, {"mode_collapse": mode_collapse(quality, self.judge.real_floor)})
+        if quality["fid"] < self.best_fid:
+            self.best_fid = quality["fid"]
+            gan.save(self.files.run_dir, step, name=BEST, quality=quality)
+        return quality
+
+    def _say(self, step: int, alarms: dict[str, str | None]) -> None:
+        for line in self.alarms.update(step, alarms):
+            self.files.log(line)
+
+
+def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, monitor: QualityMonitor, step: int,
+          saved_step: int | None, target_steps: int | None, config: TrainConfig, progress: bool) -> TrainResult:
     fixed_z = gaussian_latents(GRID_SIZE, config.z_dim, config.seed)
     started = time.monotonic()
     deadline = started + config.minutes * 60 if config.minutes else math.inf
-    window_start, window_steps = time.monotonic(), 0
-    d_sum = g_sum = 0.0
+    window_start, window = time.monotonic(), []
     stopped_by = "steps"
     bar = tqdm(total=target_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
                file=sys.stderr, mininterval=0.5)
@@ -288,27 +346,29 @@ def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, step: int, saved_ste
             if stop[0]:
                 stopped_by = "interrupt"
                 break
-            d_loss, g_loss = gan.train_step(sampler.batch(step))
-            d_value, g_value = d_loss.item(), g_loss.item()
-            if not (math.isfinite(d_value) and math.isfinite(g_value)):
-                raise GanvasError(
-                    f"training diverged at step {step + 1} (d_loss={d_value}, g_loss={g_value}); "
-                    f"nothing was saved for this step. Resume from the last checkpoint with a lower "
-                    f"--lr-g/--lr-d, or start over with another --seed")
+            stats = gan.train_step(sampler.batch(step)).tolist()
+            if not all(map(math.isfinite, stats)):
+                _roll_back(gan, files, step + 1, dict(zip(STEP_STATS, stats)))
             step += 1
-            d_sum, g_sum, window_steps = d_sum + d_value, g_sum + g_value, window_steps + 1
+            window.append(stats)
             if step % 10 == 0 or step == target_steps:
                 bar.update(step - bar.n)
             if step % config.log_every == 0:
                 now = time.monotonic()
                 entry = {"step": step, "epoch": round(step / sampler.steps_per_epoch, 3),
-                         "d_loss": d_sum / window_steps, "g_loss": g_sum / window_steps,
-                         "images_per_s": window_steps * config.batch_size / (now - window_start),
+                         **{name: sum(column) / len(window) for name, column in zip(STEP_STATS, zip(*window))},
+                         "images_per_s": len(window) * config.batch_size / (now - window_start),
                          "elapsed_s": round(now - started, 2)}
                 files.record(entry)
+                monitor.check_losses(step)
                 bar.set_postfix(d_loss=f"{entry['d_loss']:.3f}", g_loss=f"{entry['g_loss']:.3f}",
                                 img_s=f"{entry['images_per_s']:.0f}", refresh=False)
-                window_start, window_steps, d_sum, g_sum = now, 0, 0.0, 0.0
+                window_start, window = now, []
+            if config.eval_every and step % config.eval_every == 0:
+                quality = monitor.evaluate(gan, step)
+                if quality:
+                    bar.set_postfix(fid=f"{quality['fid']:.1f}", classes=f"{quality['class_coverage']:.0f}",
+                                    refresh=False)
             if step % config.sample_every == 0:
                 files.save_samples(gan.generate(fixed_z), step)
                 files.plot_losses()
@@ -325,6 +385,23 @@ def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, step: int, saved_ste
 
 
 def _save(gan: GAN, files: RunFiles, step: int, config: TrainConfig) -> None:
+    if not gan.weights_are_finite():
+        _roll_back(gan, files, step, {"weights": math.nan})
     path = gan.save(files.run_dir, step)
     ckpt.prune_checkpoints(files.run_dir, config.keep_checkpoints)
     files.log(f"step {step}: saved {path}")
+
+
+def _roll_back(gan: GAN, files: RunFiles, step: int, values: dict[str, float]) -> None:
+    """A NaN or Inf: go back to the last good checkpoint, say so, and stop with advice. Never saves."""
+    what = ", ".join(f"{name}={value:.4g}" for name, value in values.items())
+    checkpoints = ckpt.step_checkpoints(files.run_dir)
+    if checkpoints:
+        good = ckpt.load_checkpoint(checkpoints[-1])
+        gan.restore(good)
+        where = f"rolled back to the last good checkpoint, step {good.step}"
+    else:
+        where = "no checkpoint was saved yet"
+    files.log(f"step {step}: training diverged ({what}); {where}")
+    raise GanvasError(f"training diverged at step {step} ({what}); {where}, nothing after it was saved. "
+                      f"Resume with a lower --lr-g/--lr-d (or another --seed) to continue")

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from ganvas.data.idx import read_labelled_images
 from ganvas.errors import DataError
+from ganvas.paths import ganvas_home
 
 TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 SPLIT_PREFIXES = {"train": "train", "test": "t10k"}
@@ -91,9 +92,7 @@ def split_filenames(split: str) -> tuple[str, str]:
 
 def cache_dir(name: str) -> Path:
     """Where a dataset's downloads are kept: $GANVAS_HOME/datasets/<name>, else ~/.cache/ganvas/datasets/<name>."""
-    home = os.environ.get("GANVAS_HOME")
-    root = Path(home).expanduser() if home else Path.home() / ".cache" / "ganvas"
-    return root / "datasets" / name
+    return ganvas_home() / "datasets" / name
 
 
 def _require_choice(kind: str, value: str, choices) -> None:

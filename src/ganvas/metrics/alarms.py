@@ -1,0 +1,59 @@
+"""Warnings that a run is going wrong, raised from the numbers a run already logs.
+
+Each check is a pure function returning a message (the alarm is on) or None.
+`AlarmBoard` reports an alarm once when it starts and once when it clears, so a
+long collapse is one line in the log, not one per evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Mode collapse: well below what real data scores on the same images.
+COLLAPSE_MISSING_CLASSES = 3  # classes covered by real data but not by samples
+COLLAPSE_DIVERSITY_FRACTION = 0.5  # samples' diversity as a fraction of real data's
+# D overpowering G: D all but perfect while G's loss climbs, over the last few log lines.
+OVERPOWER_WINDOW = 5
+OVERPOWER_ACCURACY = 0.95
+OVERPOWER_G_LOSS_RISE = 1.2
+
+
+def mode_collapse(generated: dict[str, float], real_floor: dict[str, float]) -> str | None:
+    missing = real_floor["class_coverage"] - generated["class_coverage"]
+    diversity_ratio = generated["diversity"] / real_floor["diversity"]
+    if missing < COLLAPSE_MISSING_CLASSES and diversity_ratio >= COLLAPSE_DIVERSITY_FRACTION:
+        return None
+    return (f"mode collapse: samples cover {generated['class_coverage']:.0f} classes (real data "
+            f"{real_floor['class_coverage']:.0f}) with diversity {diversity_ratio:.0%} of real data's; "
+            "try a stabler preset (`ganvas presets`), a lower --lr-g, or another --seed")
+
+
+def discriminator_overpowering(history: list[dict[str, Any]]) -> str | None:
+    recent = history[-OVERPOWER_WINDOW:]
+    if len(recent) < OVERPOWER_WINDOW:
+        return None
+    accuracy = sum(entry["d_accuracy"] for entry in recent) / len(recent)
+    first, last = recent[0]["g_loss"], recent[-1]["g_loss"]
+    if accuracy < OVERPOWER_ACCURACY or not last > max(first, 0) * OVERPOWER_G_LOSS_RISE:
+        return None
+    return (f"D is overpowering G: it tells real from generated {accuracy:.0%} of the time while G's loss "
+            f"climbed {first:.2f} -> {last:.2f} (steps {recent[0]['step']}-{recent[-1]['step']}); "
+            "try a lower --lr-d or a higher --lr-g")
+
+
+class AlarmBoard:
+    """Which alarms are on; `update` returns the lines worth saying now."""
+
+    def __init__(self) -> None:
+        self.active: set[str] = set()
+
+    def update(self, step: int, alarms: dict[str, str | None]) -> list[str]:
+        lines = []
+        for name, message in alarms.items():
+            if message and name not in self.active:
+                self.active.add(name)
+                lines.append(f"step {step}: ALARM {message}")
+            elif message is None and name in self.active:
+                self.active.discard(name)
+                lines.append(f"step {step}: cleared: {name.replace('_', ' ')}")
+        return lines
