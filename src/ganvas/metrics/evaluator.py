@@ -51,7 +51,10 @@ class MnistEvaluator(nn.Module):
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor | np.ndarray, batch_size: int = 500) -> Embedding:
-        """Features and class probabilities (float64 numpy) of images in [-1, 1], shaped (N, 28, 28) or (N, 1, 28, 28)."""
+        """Features and class probabilities (float64 numpy) of images in [-1, 1], (N, 28, 28) or (N, 1, 28, 28).
+
+        Puts the model in eval mode (BatchNorm running statistics, no dropout).
+        """
         images = _check_images(images)
         self.eval()
         device = next(self.parameters()).device
@@ -80,6 +83,7 @@ def save_evaluator(model: MnistEvaluator, path: Path, info: dict) -> None:
     tensors = {name: (value.half() if value.is_floating_point() else value).contiguous().cpu()
                for name, value in model.state_dict().items()}
     save_file(tensors, str(path), metadata={key: str(value) for key, value in info.items()})
+    path.chmod(0o644)  # safetensors creates the file private; package data must be readable by all
     path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
 
 
@@ -87,7 +91,7 @@ def load_evaluator(device: str | torch.device = "cpu", weights: str | Path = DEF
     """The evaluator with the shipped weights (or ``weights``), in eval mode, on ``device``."""
     weights = Path(weights)
     if not weights.is_file():
-        raise GanvasError(f"evaluator weights {weights} are missing; rebuild them with: python scripts/train_evaluator.py")
+        raise GanvasError(f"evaluator weights {weights} are missing; rebuild them with scripts/train_evaluator.py")
     model = MnistEvaluator()
     # Floats are stored as fp16; load_state_dict copies them into the model's fp32 tensors.
     model.load_state_dict(load_file(str(weights)))
