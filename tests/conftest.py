@@ -38,6 +38,18 @@ def digit_like_images(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     return np.clip(pixels.astype(int) + noise, 0, 255).astype(np.uint8), labels
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Test-sized nets run fastest on one thread: with more, OpenMP hand-offs dominate, and on a busy
+    machine they cost seconds per step."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def private_ganvas_home(tmp_path, monkeypatch):
     """Caches (downloads, reference statistics) go to a fresh folder, never the user's."""

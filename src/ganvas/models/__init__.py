@@ -5,6 +5,11 @@ JSON-able constructor arguments (``image_shape``, ``z_dim`` and the model's own
 options), so a checkpoint can record how to rebuild them without pickling code.
 Generators expose ``z_dim`` and ``image_shape``; discriminators return one logit
 per image (any sigmoid lives in the loss).
+
+Class-conditional models take ``num_classes`` as well and are called with int64
+labels, one per sample: ``generator(z, labels)``, ``discriminator(images, labels)``.
+Code that may meet either kind calls ``generate`` and ``discriminate``, which pass
+the labels only to nets that take them.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from ganvas.errors import GanvasError
@@ -23,15 +29,17 @@ class ModelSpec:
     generator: type[nn.Module]
     discriminator: type[nn.Module]
     description: str
+    conditional: bool = False  # both nets take num_classes and are called with labels
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register_model(name: str, generator: type[nn.Module], discriminator: type[nn.Module], description: str) -> None:
+def register_model(name: str, generator: type[nn.Module], discriminator: type[nn.Module], description: str,
+                   *, conditional: bool = False) -> None:
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
-    _REGISTRY[name] = ModelSpec(name, generator, discriminator, description)
+    _REGISTRY[name] = ModelSpec(name, generator, discriminator, description, conditional)
 
 
 def model_names() -> list[str]:
@@ -46,12 +54,50 @@ def get_model(name: str) -> ModelSpec:
 
 
 def build_generator(name: str, **kwargs: Any) -> nn.Module:
-    return get_model(name).generator(**kwargs)
+    spec = get_model(name)
+    _check_num_classes(spec, kwargs)
+    return spec.generator(**kwargs)
 
 
 def build_discriminator(name: str, **kwargs: Any) -> nn.Module:
-    return get_model(name).discriminator(**kwargs)
+    spec = get_model(name)
+    _check_num_classes(spec, kwargs)
+    return spec.discriminator(**kwargs)
+
+
+def _check_num_classes(spec: ModelSpec, kwargs: dict[str, Any]) -> None:
+    # One class may serve a conditional and an unconditional name; the name decides which gets built.
+    num_classes = kwargs.get("num_classes")
+    if spec.conditional and not (isinstance(num_classes, int) and num_classes >= 1):
+        raise GanvasError(f"model {spec.name!r} is class-conditional: give num_classes, the number of classes "
+                          f"(a positive int), not {num_classes!r}")
+    if not spec.conditional and num_classes is not None:
+        raise GanvasError(f"model {spec.name!r} is unconditional and takes no num_classes; "
+                          "choose a conditional model to train with labels")
+
+
+def is_conditional(net: nn.Module) -> bool:
+    """Whether a network takes class labels (it was built with a num_classes)."""
+    return getattr(net, "num_classes", None) is not None
+
+
+def check_labels(net: nn.Module, labels: torch.Tensor | None) -> None:
+    if labels is None and is_conditional(net):
+        raise GanvasError(f"{type(net).__name__} is class-conditional (num_classes={net.num_classes}): "
+                          "call it with labels, one int64 class per sample")
+
+
+def generate(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Images from latents; labels are used by conditional generators and ignored by the others."""
+    check_labels(generator, labels)
+    return generator(z, labels) if is_conditional(generator) else generator(z)
+
+
+def discriminate(discriminator: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """One logit per image; labels are used by conditional discriminators and ignored by the others."""
+    check_labels(discriminator, labels)
+    return discriminator(images, labels) if is_conditional(discriminator) else discriminator(images)
 
 
 # Importing a model module registers it.
-from ganvas.models import mlp  # noqa: E402,F401
+from ganvas.models import dcgan, mlp, resnet  # noqa: E402,F401
