@@ -24,7 +24,7 @@ def test_writes_leave_no_temporary_files_and_keep_the_last_k(tiny_config, tmp_pa
 def test_a_half_written_checkpoint_is_invisible(run):
     partial = run / "checkpoints" / ".step-00000099.tmp-1"
     partial.mkdir()
-    (partial / ckpt.GENERATOR_FILE).write_bytes(b"")
+    ckpt.weights_path(partial, "generator").write_bytes(b"")
     assert ckpt.resolve_checkpoint(run).name == "step-00000004"
 
 
@@ -54,7 +54,7 @@ def test_a_folder_that_is_not_a_checkpoint_is_refused(tmp_path):
 
 
 def test_corrupt_weights_are_a_clear_error(run):
-    weights = run / "checkpoints" / "step-00000004" / ckpt.GENERATOR_FILE
+    weights = ckpt.weights_path(run / "checkpoints" / "step-00000004", "generator")
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="corrupt"):
         load_generator(run)

@@ -8,7 +8,8 @@ from ganvas import checkpoint as ckpt
 from ganvas.config import load_config
 from ganvas.data import load_dataset, to_model_range
 from ganvas.errors import GanvasError
-from ganvas.trainer import GAN, BatchSampler, train
+from ganvas.gan import GAN
+from ganvas.trainer import BatchSampler, train
 
 
 def snapshot(module):
@@ -19,7 +20,7 @@ def test_a_training_step_moves_both_networks(tiny_config):
     dataset = load_dataset("mnist", "test", tiny_config.data_dir)
     gan = GAN(tiny_config, dataset.image_shape, torch.device("cpu"))
     before_g, before_d = snapshot(gan.generator), snapshot(gan.discriminator)
-    stats = gan.train_step(to_model_range(dataset.images[:16]))
+    stats = gan.train_step(0, lambda i: (to_model_range(dataset.images[:16]), None))
     assert stats.shape == (3,) and torch.isfinite(stats).all()
     assert 0 <= stats[2] <= 1, "D's accuracy is a fraction"
     for before, module in [(before_g, gan.generator), (before_d, gan.discriminator)]:
@@ -30,17 +31,19 @@ def test_a_training_step_moves_both_networks(tiny_config):
 def test_the_generator_step_leaves_the_discriminator_trainable_and_untouched(tiny_config):
     dataset = load_dataset("mnist", "test", tiny_config.data_dir)
     gan = GAN(tiny_config, dataset.image_shape, torch.device("cpu"))
-    gan.train_step(to_model_range(dataset.images[:16]))
+    gan.train_step(0, lambda i: (to_model_range(dataset.images[:16]), None))
     assert all(p.requires_grad for p in gan.discriminator.parameters())
 
 
 def test_batches_cover_each_epoch_once_and_depend_only_on_step():
     images = torch.arange(10).float()
-    sampler = BatchSampler(images, batch_size=3, seed=5)
-    first_epoch = torch.cat([sampler.batch(step) for step in range(3)])
+    sampler = BatchSampler(images, images.long() % 3, batch_size=3, seed=5)
+    first_epoch = torch.cat([sampler.batch(step)[0] for step in range(3)])
     assert len(set(first_epoch.tolist())) == 9
-    assert torch.equal(BatchSampler(images, 3, 5).batch(4), sampler.batch(4))
-    assert not torch.equal(sampler.batch(0), sampler.batch(3)), "each epoch is reshuffled"
+    assert torch.equal(BatchSampler(images, None, 3, 5).batch(4)[0], sampler.batch(4)[0])
+    assert not torch.equal(sampler.batch(0)[0], sampler.batch(3)[0]), "each epoch is reshuffled"
+    batch, labels = sampler.batch(7)
+    assert torch.equal(labels, batch.long() % 3), "labels travel with their images"
 
 
 def test_run_folder_holds_config_metrics_samples_and_checkpoints(tiny_config, tmp_path):
@@ -69,8 +72,9 @@ def test_resumed_run_is_bit_identical_to_a_straight_run(tiny_config, tmp_path):
     train(tiny_config.replace(steps=6), tmp_path / "resumed", progress=False)
     resumed = train(tiny_config.replace(steps=12), tmp_path / "resumed", resume=True, progress=False)
     assert resumed.step == straight.step == 12
-    for name in (ckpt.GENERATOR_FILE, ckpt.DISCRIMINATOR_FILE):
-        a, b = load_file(straight.checkpoint / name), load_file(resumed.checkpoint / name)
+    for network in ("generator", "discriminator"):
+        a = load_file(ckpt.weights_path(straight.checkpoint, network))
+        b = load_file(ckpt.weights_path(resumed.checkpoint, network))
         assert all(torch.equal(a[k], b[k]) for k in a)
     state_a = torch.load(straight.checkpoint / ckpt.TRAINING_STATE_FILE, weights_only=True)
     state_b = torch.load(resumed.checkpoint / ckpt.TRAINING_STATE_FILE, weights_only=True)

@@ -5,8 +5,9 @@ so that a crash never leaves one that looks complete:
 
     step-00001000/
         meta.json                  format version, ganvas version, step, model recipe, run config
-        generator.safetensors      weights (all that sampling needs, with meta.json)
-        discriminator.safetensors
+        generator.safetensors      weights, one file per network (generator, discriminator, and
+        discriminator.safetensors  generator_ema when the run averages G's weights); sampling
+        generator_ema.safetensors  needs only meta.json and a generator file
         training_state.pt          optimizer and RNG state: tensors and plain containers only,
                                    read back with torch.load(weights_only=True)
 
@@ -35,8 +36,6 @@ FORMAT = "ganvas-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINTS_DIR = "checkpoints"
 META_FILE = "meta.json"
-GENERATOR_FILE = "generator.safetensors"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
 TRAINING_STATE_FILE = "training_state.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -55,11 +54,11 @@ class Checkpoint:
         """How to rebuild the networks: {"name", "generator": kwargs, "discriminator": kwargs}."""
         return self.meta["model"]
 
-    def generator_weights(self) -> dict[str, torch.Tensor]:
-        return _load_weights(self.path / GENERATOR_FILE)
+    def has_weights(self, network: str) -> bool:
+        return weights_path(self.path, network).is_file()
 
-    def discriminator_weights(self) -> dict[str, torch.Tensor]:
-        return _load_weights(self.path / DISCRIMINATOR_FILE)
+    def weights(self, network: str) -> dict[str, torch.Tensor]:
+        return _load_weights(weights_path(self.path, network))
 
     def training_state(self) -> dict[str, Any]:
         path = self.path / TRAINING_STATE_FILE
@@ -72,7 +71,11 @@ class Checkpoint:
                                   "resume from an earlier checkpoint") from None
 
 
-def save_checkpoint(run_dir: Path, step: int, generator: nn.Module, discriminator: nn.Module,
+def weights_path(checkpoint_dir: Path, network: str) -> Path:
+    return Path(checkpoint_dir) / f"{network}.safetensors"
+
+
+def save_checkpoint(run_dir: Path, step: int, networks: dict[str, nn.Module],
                     model: dict[str, Any], config: dict[str, Any], training_state: dict[str, Any],
                     name: str | None = None, quality: dict[str, float] | None = None) -> Path:
     """Write checkpoints/<name or step-N> atomically and return its path; `quality` goes into meta.json."""
@@ -84,8 +87,8 @@ def save_checkpoint(run_dir: Path, step: int, generator: nn.Module, discriminato
     tmp.mkdir()
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "ganvas_version": ganvas.__version__,
             "step": step, "model": model, "config": config, "quality": quality}
-    save_file(_cpu_state(generator), tmp / GENERATOR_FILE)
-    save_file(_cpu_state(discriminator), tmp / DISCRIMINATOR_FILE)
+    for network, module in networks.items():
+        save_file(_cpu_state(module), weights_path(tmp, network))
     torch.save(training_state, tmp / TRAINING_STATE_FILE)
     (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     _fsync_dir_contents(tmp)

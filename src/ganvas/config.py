@@ -30,7 +30,19 @@ class TrainConfig:
     # networks and objective
     model: str = "mlp"
     z_dim: int = 100
+    width: int | None = None  # channels of the conv models (None: the model's default)
+    spectral_norm: bool = False  # on every layer of D, for models that offer it (resnet always has it)
     loss: str = "nonsaturating"
+    # training strategy (docs/stability.md says when each helps)
+    n_critic: int = 1  # D updates per G update
+    clip_weights: float | None = None  # WGAN's weight clipping to [-c, c]
+    gp_weight: float = 0.0  # WGAN-GP gradient penalty weight (lambda)
+    r1_gamma: float = 0.0  # R1 zero-centred gradient penalty on real data
+    r1_every: int = 16  # lazy R1: apply it every k steps
+    ema_decay: float = 0.0  # sample from an exponential moving average of G (e.g. 0.999); 0 = off
+    augment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color"
+    real_label: float = 1.0  # one-sided label smoothing: D's target for real images (e.g. 0.9)
+    instance_noise: float = 0.0  # std of Gaussian noise added to everything D sees
     # optimisation: Adam for both networks
     batch_size: int = 128
     lr_g: float = 2e-4
@@ -84,13 +96,19 @@ def preset_config(name: str, **overrides: Any) -> TrainConfig:
 def validate(config: TrainConfig) -> TrainConfig:
     """Reject impossible settings before any work starts, saying which option is wrong."""
     positive = ["z_dim", "batch_size", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every",
-                "keep_checkpoints", "steps", "epochs", "minutes", "eval_images"]
+                "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "n_critic", "clip_weights",
+                "r1_every", "real_label"]
+    not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise"]
     for field in positive:
         value = getattr(config, field)
         if value is not None and not value > 0:
             raise GanvasError(f"--{field.replace('_', '-')} must be positive, got {value}")
-    if config.eval_every < 0:
-        raise GanvasError(f"--eval-every must be 0 (off) or positive, got {config.eval_every}")
+    for field in not_negative + ["eval_every"]:
+        if getattr(config, field) < 0:
+            raise GanvasError(f"--{field.replace('_', '-')} must be 0 (off) or positive, got {getattr(config, field)}")
+    if not config.ema_decay < 1 or not config.real_label <= 1:
+        raise GanvasError("--ema-decay must be below 1 and --real-label at most 1")
+    _check_strategy(config)
     for field in ["beta1", "beta2"]:
         if not 0 <= getattr(config, field) < 1:
             raise GanvasError(f"--{field} must be in [0, 1), got {getattr(config, field)}")
@@ -99,6 +117,21 @@ def validate(config: TrainConfig) -> TrainConfig:
     if sum(x is not None for x in (config.steps, config.epochs)) > 1:
         raise GanvasError("give the run's length as --steps or --epochs, not both")
     return config
+
+
+def _check_strategy(config: TrainConfig) -> None:
+    """Combinations that cannot work, refused before any work starts."""
+    if config.clip_weights and config.spectral_norm:
+        raise GanvasError("weight clipping and spectral norm both constrain D's Lipschitz constant and fight each "
+                          "other: drop --clip-weights or --spectral-norm")
+    if config.clip_weights and config.loss != "wgan":
+        raise GanvasError(f"weight clipping is WGAN's constraint on its critic; it does not belong with --loss "
+                          f"{config.loss} (use --loss wgan, or drop --clip-weights)")
+    if config.loss == "wgan" and not (config.clip_weights or config.spectral_norm):
+        raise GanvasError("--loss wgan needs a Lipschitz constraint on D: add --clip-weights 0.01 or --spectral-norm "
+                          "(or use --loss wgan-gp with --gp-weight 10)")
+    if config.loss == "wgan-gp" and not config.gp_weight:
+        raise GanvasError("--loss wgan-gp needs its gradient penalty: add --gp-weight 10")
 
 
 def with_default_length(config: TrainConfig) -> TrainConfig:

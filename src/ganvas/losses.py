@@ -12,6 +12,8 @@ clipping, EMA) live in `ganvas.regularizers`.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -122,8 +124,19 @@ def objective_names() -> list[str]:
     return sorted(_OBJECTIVES)
 
 
-def get_objective(name: str) -> Objective:
+SMOOTHABLE = ("nonsaturating", "minimax")  # the objectives whose D loss is binary cross-entropy
+
+
+def get_objective(name: str, real_label: float = 1.0) -> Objective:
+    """The named objective; real_label < 1 is one-sided label smoothing of D's real target (BCE objectives only)."""
     try:
-        return _OBJECTIVES[name]
+        objective = _OBJECTIVES[name]
     except KeyError:
         raise GanvasError(f"unknown loss {name!r}; choose one of: {', '.join(objective_names())}") from None
+    if real_label == 1.0:
+        return objective
+    if name not in SMOOTHABLE:
+        raise GanvasError(f"label smoothing (--real-label) applies to the cross-entropy losses "
+                          f"({', '.join(SMOOTHABLE)}), not {name}")
+    return dataclasses.replace(objective, discriminator_loss=functools.partial(bce_discriminator_loss,
+                                                                               real_target=real_label))

@@ -12,40 +12,43 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ganvas.models import discriminate
+
 Tensor = torch.Tensor
 
 
-def _input_gradients(discriminator: nn.Module, inputs: Tensor) -> Tensor:
+def _input_gradients(discriminator: nn.Module, inputs: Tensor, labels: Optional[Tensor]) -> Tensor:
     """dD/dx for each sample, flattened to (batch, features), kept in the graph so a penalty on it trains D."""
     inputs = inputs.detach().requires_grad_(True)  # a leaf of our own: no gradient leaks into G or the data
-    logits = discriminator(inputs)
+    logits = discriminate(discriminator, inputs, labels)
     # Samples are independent, so the gradient of the sum gives each sample's own input gradient.
     (gradients,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
     return gradients.flatten(1)
 
 
 def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor,
-                     generator: Optional[torch.Generator] = None) -> Tensor:
+                     generator: Optional[torch.Generator] = None, labels: Optional[Tensor] = None) -> Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x̂ D(x̂)||_2 - 1)^2] at x̂ = α·real + (1-α)·fake.
 
     α ~ U[0, 1] is drawn once per sample from `generator` (the global RNG if None). The norm is
     sqrt(sum of squares + 1e-12), since the plain norm's gradient is NaN where D's input gradient is zero.
-    The caller multiplies by the penalty weight (λ = 10 in the paper).
+    The caller multiplies by the penalty weight (λ = 10 in the paper). A conditional D judges the
+    interpolations as of the real images' `labels`.
     """
     alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator,
                        device=real.device, dtype=real.dtype)
-    gradients = _input_gradients(discriminator, alpha * real + (1 - alpha) * fake)
+    gradients = _input_gradients(discriminator, alpha * real + (1 - alpha) * fake, labels)
     norms = torch.sqrt(gradients.square().sum(dim=1) + 1e-12)
     return (norms - 1).square().mean()
 
 
-def r1_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
+def r1_penalty(discriminator: nn.Module, real: Tensor, labels: Optional[Tensor] = None) -> Tensor:
     """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real data, a zero-centred gradient penalty.
 
     The caller multiplies by gamma / 2 and, when applying it only every k-th D step (lazy
     regularisation), also by k.
     """
-    return _input_gradients(discriminator, real).square().sum(dim=1).mean()
+    return _input_gradients(discriminator, real, labels).square().sum(dim=1).mean()
 
 
 @torch.no_grad()

@@ -16,11 +16,15 @@ from ganvas.models import build_generator
 
 
 def load_generator(target: str | Path, device: str = "cpu") -> tuple[nn.Module, Checkpoint]:
-    """The generator of a checkpoint (a checkpoint folder, a run folder's latest, or RUN:NAME), in eval mode."""
+    """The generator of a checkpoint (a checkpoint folder, a run folder's latest, or RUN:NAME), in eval mode.
+
+    Runs that average G's weights sample from the average (generator_ema), which is what they train for.
+    """
     checkpoint = load_checkpoint(resolve_checkpoint(target))
     recipe = checkpoint.model
     generator = build_generator(recipe["name"], **recipe["generator"])
-    load_weights_into(generator, checkpoint.generator_weights(), "generator", checkpoint.path)
+    network = "generator_ema" if checkpoint.has_weights("generator_ema") else "generator"
+    load_weights_into(generator, checkpoint.weights(network), "generator", checkpoint.path)
     return generator.to(resolve_device(device)).eval(), checkpoint
 
 

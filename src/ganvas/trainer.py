@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from ganvas import checkpoint as ckpt
@@ -29,12 +28,11 @@ from ganvas.data import ImageDataset, load_dataset, to_model_range
 from ganvas.devices import resolve_device
 from ganvas.errors import GanvasError
 from ganvas.images import make_grid, save_png, to_uint8
-from ganvas.latents import gaussian_latents
-from ganvas.losses import get_objective
+from ganvas.gan import GAN, STEP_STATS, Batch
+from ganvas.latents import balanced_labels, gaussian_latents
 from ganvas.metrics import load_evaluator
 from ganvas.metrics.alarms import AlarmBoard, discriminator_overpowering, mode_collapse
 from ganvas.metrics.quality import QualityJudge, check_evaluable
-from ganvas.models import build_discriminator, build_generator
 from ganvas.plots import plot_curves
 
 METRICS_FILE = "metrics.jsonl"
@@ -42,127 +40,32 @@ LOG_FILE = "train.log"
 SAMPLES_DIR = "samples"
 LOSS_PLOT_FILE = "losses.png"
 GRID_SIZE = 64
-STEP_STATS = ("d_loss", "g_loss", "d_accuracy")
+GRID_ROW = 8  # images per class in a conditional model's grid
 BEST = "best"
 
 
-def model_recipe(config: TrainConfig, image_shape: tuple[int, int, int]) -> dict[str, Any]:
-    """The JSON a checkpoint keeps so that sampling can rebuild the generator with no training code."""
-    return {"name": config.model,
-            "generator": {"image_shape": list(image_shape), "z_dim": config.z_dim},
-            "discriminator": {"image_shape": list(image_shape)}}
-
-
-def make_optimizer(module: nn.Module, lr: float, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
-    # The fused kernel updates all parameters in one pass: measurably faster on the CPU (docs/performance.md).
-    betas = (config.beta1, config.beta2)
-    try:
-        return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda", "mps"))
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
-
-
-class GAN:
-    """Two networks, their optimizers, the objective and the noise source: everything a step changes."""
-
-    def __init__(self, config: TrainConfig, image_shape: tuple[int, int, int], device: torch.device):
-        torch.manual_seed(config.seed)  # weight initialisation
-        self.config = config
-        self.device = device
-        self.recipe = model_recipe(config, image_shape)
-        self.generator = build_generator(config.model, **self.recipe["generator"]).to(device)
-        self.discriminator = build_discriminator(config.model, **self.recipe["discriminator"]).to(device)
-        self.opt_g = make_optimizer(self.generator, config.lr_g, config, device)
-        self.opt_d = make_optimizer(self.discriminator, config.lr_d, config, device)
-        self.objective = get_objective(config.loss)
-        self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
-
-    def latents(self, count: int) -> torch.Tensor:
-        return torch.randn(count, self.config.z_dim, generator=self.noise, device=self.device)
-
-    def train_step(self, real: torch.Tensor) -> torch.Tensor:
-        """One D update on a real and a generated batch, then one G update through the frozen D.
-
-        Returns STEP_STATS as one tensor, so reading them costs one device sync.
-        """
-        batch = real.shape[0]
-        with torch.no_grad():  # D's step needs G's images, not G's gradients
-            fake = self.generator(self.latents(batch))
-        # One D forward over real and fake together, as the tutorial trains D on the concatenated batch.
-        logits = self.discriminator(torch.cat([real, fake]))
-        d_loss = self.objective.discriminator_loss(logits[:batch], logits[batch:])
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
-
-        # Freezing D skips its weight gradients; G still gets gradients through D's activations.
-        self.discriminator.requires_grad_(False)
-        real_logits = self.discriminator(real) if self.objective.generator_needs_real else None
-        g_loss = self.objective.generator_loss(real_logits, self.discriminator(self.generator(self.latents(batch))))
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
-        self.discriminator.requires_grad_(True)
-        with torch.no_grad():
-            d_accuracy = ((logits[:batch] > 0).sum() + (logits[batch:] < 0).sum()) / (2 * batch)
-        return torch.stack([d_loss.detach(), g_loss.detach(), d_accuracy])
-
-    def weights_are_finite(self) -> bool:
-        return all(torch.isfinite(p).all() for net in (self.generator, self.discriminator) for p in net.parameters())
-
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        """Images for the given latents, on the CPU, with G in eval mode."""
-        was_training = self.generator.training
-        self.generator.eval()
-        images = torch.cat([self.generator(chunk.to(self.device)).cpu() for chunk in z.split(batch_size)])
-        self.generator.train(was_training)
-        return images
-
-    def training_state(self) -> dict[str, Any]:
-        return {"optimizer_g": self.opt_g.state_dict(), "optimizer_d": self.opt_d.state_dict(),
-                "noise_rng": self.noise.get_state()}
-
-    def save(self, run_dir: Path, step: int, name: str | None = None, quality: dict | None = None) -> Path:
-        return ckpt.save_checkpoint(run_dir, step, self.generator, self.discriminator, self.recipe,
-                                    self.config.to_dict(), self.training_state(), name=name, quality=quality)
-
-    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
-        if checkpoint.model != self.recipe:
-            raise GanvasError(f"checkpoint {checkpoint.path} was trained with model {checkpoint.model}, "
-                              f"but this run's config builds {self.recipe}; resume with the run's own config")
-        ckpt.load_weights_into(self.generator, checkpoint.generator_weights(), "generator", checkpoint.path)
-        ckpt.load_weights_into(self.discriminator, checkpoint.discriminator_weights(), "discriminator", checkpoint.path)
-        state = checkpoint.training_state()
-        try:
-            self.opt_g.load_state_dict(state["optimizer_g"])
-            self.opt_d.load_state_dict(state["optimizer_d"])
-            self.noise.set_state(state["noise_rng"])
-        except (KeyError, ValueError, RuntimeError) as err:
-            raise GanvasError(f"{checkpoint.path} has an unusable training state ({err}); "
-                              "resume from an earlier checkpoint") from None
-
-
 class BatchSampler:
-    """Shuffled batches without replacement, a fresh permutation each epoch, indexed by step alone."""
+    """Shuffled batches without replacement, a fresh permutation each epoch, indexed by batch number alone."""
 
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int):
         if len(images) < batch_size:
             raise GanvasError(f"the dataset has {len(images)} images, fewer than one batch of {batch_size}; "
                               "use a smaller --batch-size")
         self.images = images
+        self.labels = labels
         self.batch_size = batch_size
         self.seed = seed
         self.steps_per_epoch = len(images) // batch_size
         self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
 
-    def batch(self, step: int) -> torch.Tensor:
-        epoch, position = divmod(step, self.steps_per_epoch)
+    def batch(self, number: int) -> Batch:
+        epoch, position = divmod(number, self.steps_per_epoch)
         if epoch != self._epoch:
             rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._epoch = epoch
             self._order = torch.randperm(len(self.images), generator=rng).to(self.images.device)
-        return self.images[self._order[position * self.batch_size:(position + 1) * self.batch_size]]
+        indices = self._order[position * self.batch_size:(position + 1) * self.batch_size]
+        return self.images[indices], None if self.labels is None else self.labels[indices]
 
 
 @dataclass
@@ -190,8 +93,8 @@ class RunFiles:
         with open(self.run_dir / METRICS_FILE, "a") as handle:
             handle.write(json.dumps(entry) + "\n")
 
-    def save_samples(self, images: torch.Tensor, step: int) -> Path:
-        pixels = make_grid(to_uint8(images))
+    def save_samples(self, images: torch.Tensor, step: int, columns: int | None = None) -> Path:
+        pixels = make_grid(to_uint8(images), columns)
         path = self.run_dir / SAMPLES_DIR / f"step-{step:08d}.png"
         save_png(pixels, path, scale=2 if images.shape[-1] < 64 else 1)
         shutil.copyfile(path, self.run_dir / SAMPLES_DIR / "latest.png")
@@ -255,11 +158,13 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     config = with_default_length(config)
     torch_device = resolve_device(device)
     dataset = load_dataset(config.dataset, config.split, config.data_dir)
+    gan = GAN(config, dataset.image_shape, torch_device, dataset.num_classes)
     prepare_run_dir(run_dir, resume, overwrite)
-    sampler = BatchSampler(to_model_range(dataset.images).to(torch_device), config.batch_size, config.seed)
-    target_steps = config.steps or (math.ceil(config.epochs * sampler.steps_per_epoch) if config.epochs else None)
-
-    gan = GAN(config, dataset.image_shape, torch_device)
+    sampler = BatchSampler(to_model_range(dataset.images).to(torch_device),
+                           dataset.labels.to(torch_device) if gan.num_classes else None,
+                           config.batch_size, config.seed)
+    target_steps = config.steps or (
+        math.ceil(config.epochs * sampler.steps_per_epoch / config.n_critic) if config.epochs else None)
     files = RunFiles(run_dir)
     step, saved_step = 0, None
     if resume:
@@ -272,7 +177,7 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     save_config(config, run_dir)
     files.log(f"{'resuming at step ' + str(step) if resume else 'starting'}: {describe(config, dataset, target_steps)} "
               f"on {torch_device}")
-    monitor = QualityMonitor.for_run(config, dataset, torch_device, files)
+    monitor = QualityMonitor.for_run(config, dataset, torch_device, files, gan.num_classes)
     return _loop(gan, sampler, files, monitor, step, saved_step, target_steps, config, progress)
 
 
@@ -288,26 +193,27 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
 class QualityMonitor:
     """Quality metrics every eval_every steps, alarms, and the `best` checkpoint by FID."""
 
-    def __init__(self, judge: QualityJudge | None, config: TrainConfig, files: RunFiles):
+    def __init__(self, judge: QualityJudge | None, config: TrainConfig, files: RunFiles, num_classes: int | None):
         self.judge = judge
         self.files = files
         self.latents = gaussian_latents(judge.count, config.z_dim, config.seed + 2) if judge else None
+        self.labels = balanced_labels(judge.count, num_classes) if judge and num_classes else None
         self.alarms = AlarmBoard()
         best = files.run_dir / ckpt.CHECKPOINTS_DIR / BEST
         quality = ckpt.load_checkpoint(best).meta.get("quality") if best.is_dir() else None
         self.best_fid = quality["fid"] if quality else math.inf
 
     @classmethod
-    def for_run(cls, config: TrainConfig, dataset: ImageDataset, device: torch.device,
-                files: RunFiles) -> "QualityMonitor":
+    def for_run(cls, config: TrainConfig, dataset: ImageDataset, device: torch.device, files: RunFiles,
+                num_classes: int | None) -> "QualityMonitor":
         if config.eval_every == 0:
-            return cls(None, config, files)
+            return cls(None, config, files, num_classes)
         try:
             check_evaluable(dataset)
         except GanvasError as why:
             files.log(f"no quality metrics for this run: {why}")
-            return cls(None, config, files)
-        return cls(QualityJudge(dataset, load_evaluator(device), config.eval_images), config, files)
+            return cls(None, config, files, num_classes)
+        return cls(QualityJudge(dataset, load_evaluator(device), config.eval_images), config, files, num_classes)
 
     def check_losses(self, step: int) -> None:
         self._say(step, {"d_overpowering_g": discriminator_overpowering(
@@ -316,7 +222,7 @@ class QualityMonitor:
     def evaluate(self, gan: GAN, step: int) -> dict[str, float] | None:
         if self.judge is None:
             return None
-        quality = self.judge.judge(gan.generate(self.latents))
+        quality = self.judge.judge(gan.generate(self.latents, self.labels))
         self.files.record({"step": step, "quality": quality})
         self._say(step, {"mode_collapse": mode_collapse(quality, self.judge.real_floor)})
         if quality["fid"] < self.best_fid:
@@ -331,7 +237,11 @@ class QualityMonitor:
 
 def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, monitor: QualityMonitor, step: int,
           saved_step: int | None, target_steps: int | None, config: TrainConfig, progress: bool) -> TrainResult:
-    fixed_z = gaussian_latents(GRID_SIZE, config.z_dim, config.seed)
+    # A conditional grid has one row per class.
+    grid_size = GRID_ROW * gan.num_classes if gan.num_classes else GRID_SIZE
+    fixed_z = gaussian_latents(grid_size, config.z_dim, config.seed)
+    fixed_labels = balanced_labels(grid_size, gan.num_classes) if gan.num_classes else None
+    columns = GRID_ROW if gan.num_classes else None
     started = time.monotonic()
     deadline = started + config.minutes * 60 if config.minutes else math.inf
     window_start, window = time.monotonic(), []
@@ -346,7 +256,7 @@ def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, monitor: QualityMoni
             if stop[0]:
                 stopped_by = "interrupt"
                 break
-            stats = gan.train_step(sampler.batch(step)).tolist()
+            stats = gan.train_step(step, lambda i: sampler.batch(step * config.n_critic + i)).tolist()
             if not all(map(math.isfinite, stats)):
                 _roll_back(gan, files, step + 1, dict(zip(STEP_STATS, stats)))
             step += 1
@@ -370,14 +280,14 @@ def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, monitor: QualityMoni
                     bar.set_postfix(fid=f"{quality['fid']:.1f}", classes=f"{quality['class_coverage']:.0f}",
                                     refresh=False)
             if step % config.sample_every == 0:
-                files.save_samples(gan.generate(fixed_z), step)
+                files.save_samples(gan.generate(fixed_z, fixed_labels), step, columns)
                 files.plot_losses()
             if step % config.checkpoint_every == 0:
                 _save(gan, files, step, config)
                 saved_step = step
     if saved_step != step:
         _save(gan, files, step, config)
-    grid = files.save_samples(gan.generate(fixed_z), step)
+    grid = files.save_samples(gan.generate(fixed_z, fixed_labels), step, columns)
     files.plot_losses()
     reason = {"steps": "reached the step target", "time": "time is up", "interrupt": "stopped by Ctrl-C"}[stopped_by]
     files.log(f"step {step}: {reason}; samples in {grid}, resume with `ganvas train --resume {files.run_dir}`")

@@ -14,6 +14,7 @@ the labels only to nets that take them.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,13 +57,23 @@ def get_model(name: str) -> ModelSpec:
 def build_generator(name: str, **kwargs: Any) -> nn.Module:
     spec = get_model(name)
     _check_num_classes(spec, kwargs)
+    _check_options(spec, "generator", spec.generator, kwargs)
     return spec.generator(**kwargs)
 
 
 def build_discriminator(name: str, **kwargs: Any) -> nn.Module:
     spec = get_model(name)
     _check_num_classes(spec, kwargs)
+    _check_options(spec, "discriminator", spec.discriminator, kwargs)
     return spec.discriminator(**kwargs)
+
+
+def _check_options(spec: ModelSpec, role: str, cls: type[nn.Module], kwargs: dict[str, Any]) -> None:
+    accepted = set(inspect.signature(cls).parameters) - {"self"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise GanvasError(f"model {spec.name!r} has no {role} option {', '.join(unknown)} "
+                          f"(its options: {', '.join(sorted(accepted))})")
 
 
 def _check_num_classes(spec: ModelSpec, kwargs: dict[str, Any]) -> None:
@@ -91,6 +102,18 @@ def generate(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | None 
     """Images from latents; labels are used by conditional generators and ignored by the others."""
     check_labels(generator, labels)
     return generator(z, labels) if is_conditional(generator) else generator(z)
+
+
+@torch.no_grad()
+def generate_in_batches(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None,
+                        batch_size: int = 500) -> torch.Tensor:
+    """Images for many latents (and labels), a batch at a time on the generator's device, returned on the CPU."""
+    device = next(generator.parameters()).device
+    chunks = []
+    for start in range(0, len(z), batch_size):
+        chunk_labels = None if labels is None else labels[start:start + batch_size].to(device)
+        chunks.append(generate(generator, z[start:start + batch_size].to(device), chunk_labels).cpu())
+    return torch.cat(chunks)
 
 
 def discriminate(discriminator: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

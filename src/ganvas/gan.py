@@ -1,0 +1,196 @@
+"""A GAN being trained: its networks, optimizers, objective, training strategy and noise source.
+
+`GAN.train_step` is one alternating update: `n_critic` discriminator steps, then one
+generator step through the frozen discriminator. Everything it knows about a model
+or a loss comes from the registries and the run's TrainConfig.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ganvas import checkpoint as ckpt
+from ganvas.augment import augment, parse_policy
+from ganvas.config import TrainConfig
+from ganvas.errors import GanvasError
+from ganvas.losses import get_objective
+from ganvas.models import (build_discriminator, build_generator, discriminate, generate, generate_in_batches,
+                           get_model)
+from ganvas.regularizers import clip_weights_, gradient_penalty, instance_noise, r1_penalty, update_ema_
+
+Batch = tuple[torch.Tensor, torch.Tensor | None]  # images in [-1, 1], labels (or None)
+STEP_STATS = ("d_loss", "g_loss", "d_accuracy")
+
+
+def model_recipe(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int | None) -> dict[str, Any]:
+    """The JSON a checkpoint keeps so that sampling can rebuild the generator with no training code."""
+    shared: dict[str, Any] = {"image_shape": list(image_shape)}
+    if config.width is not None:
+        shared["width"] = config.width
+    if get_model(config.model).conditional:
+        if num_classes is None:
+            raise GanvasError(f"model {config.model!r} is class-conditional, but {config.dataset} has no labels; "
+                              "choose an unconditional model")
+        shared["num_classes"] = num_classes
+    discriminator = {**shared, **({"spectral_norm": True} if config.spectral_norm else {})}
+    return {"name": config.model, "generator": {**shared, "z_dim": config.z_dim}, "discriminator": discriminator}
+
+
+def make_optimizer(module: nn.Module, lr: float, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    # The fused kernel updates all parameters in one pass: measurably faster on the CPU (docs/performance.md).
+    betas = (config.beta1, config.beta2)
+    try:
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda", "mps"))
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
+
+
+def has_batch_norm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+class GAN:
+    def __init__(self, config: TrainConfig, image_shape: tuple[int, int, int], device: torch.device,
+                 num_classes: int | None = None):
+        torch.manual_seed(config.seed)  # weight initialisation
+        self.config = config
+        self.device = device
+        self.recipe = model_recipe(config, image_shape, num_classes)
+        self.generator = build_generator(config.model, **self.recipe["generator"]).to(device)
+        self.discriminator = build_discriminator(config.model, **self.recipe["discriminator"]).to(device)
+        # Batch norm couples the samples of a batch: real and fake then need separate D passes, and
+        # per-sample gradient penalties lose their meaning.
+        self.separate_d_passes = has_batch_norm(self.discriminator)
+        if self.separate_d_passes and (config.gp_weight or config.r1_gamma):
+            raise GanvasError(f"gradient penalties need a discriminator without batch norm; {config.model}'s has it "
+                              "(use --spectral-norm, which replaces it, or another model)")
+        self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
+        self.opt_g = make_optimizer(self.generator, config.lr_g, config, device)
+        self.opt_d = make_optimizer(self.discriminator, config.lr_d, config, device)
+        self.objective = get_objective(config.loss, real_label=config.real_label)
+        self.augment_policy = parse_policy(config.augment)
+        self.num_classes = self.recipe["generator"].get("num_classes")
+        self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
+
+    def latents(self, count: int) -> torch.Tensor:
+        return torch.randn(count, self.config.z_dim, generator=self.noise, device=self.device)
+
+    def random_labels(self, count: int) -> torch.Tensor | None:
+        if self.num_classes is None:
+            return None
+        return torch.randint(self.num_classes, (count,), generator=self.noise, device=self.device)
+
+    def d_view(self, images: torch.Tensor) -> torch.Tensor:
+        """What D sees: images after DiffAugment and instance noise, when the run uses them."""
+        if self.augment_policy:
+            images = augment(images, self.augment_policy, self.noise)
+        if self.config.instance_noise:
+            images = instance_noise(images, self.config.instance_noise, self.noise)
+        return images
+
+    def d_logits(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
+                 fake_labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.separate_d_passes:
+            return (discriminate(self.discriminator, real, real_labels),
+                    discriminate(self.discriminator, fake, fake_labels))
+        # One D pass over real and fake together, as the tutorial trains D on the concatenated batch.
+        labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+        logits = discriminate(self.discriminator, torch.cat([real, fake]), labels)
+        return logits[:len(real)], logits[len(real):]
+
+    def train_step(self, step: int, next_batch: Callable[[int], Batch]) -> torch.Tensor:
+        """n_critic D updates, then one G update. Returns STEP_STATS as one tensor (one device sync to read).
+
+        `next_batch(i)` gives the i-th real batch of this step.
+        """
+        for i in range(self.config.n_critic):
+            real, labels = next_batch(i)
+            d_loss, d_accuracy = self._discriminator_step(step, real, labels)
+        g_loss = self._generator_step(real, labels)
+        if self.generator_ema is not None:
+            update_ema_(self.generator_ema, self.generator, self.config.ema_decay)
+        return torch.stack([d_loss, g_loss, d_accuracy])
+
+    def _discriminator_step(self, step: int, real: torch.Tensor,
+                            labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        config, batch = self.config, real.shape[0]
+        fake_labels = self.random_labels(batch)
+        with torch.no_grad():  # D's step needs G's images, not G's gradients
+            fake = generate(self.generator, self.latents(batch), fake_labels)
+        real, fake = self.d_view(real), self.d_view(fake)
+        real_logits, fake_logits = self.d_logits(real, labels, fake, fake_labels)
+        d_loss = self.objective.discriminator_loss(real_logits, fake_logits)
+        total = d_loss
+        if config.gp_weight:
+            total = total + config.gp_weight * gradient_penalty(self.discriminator, real, fake, self.noise, labels)
+        if config.r1_gamma and step % config.r1_every == 0:
+            # Lazy R1: applied every r1_every steps, scaled up to keep the same strength on average.
+            total = total + config.r1_gamma / 2 * config.r1_every * r1_penalty(self.discriminator, real, labels)
+        self.opt_d.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_d.step()
+        if config.clip_weights:
+            clip_weights_(self.discriminator, config.clip_weights)
+        with torch.no_grad():
+            accuracy = ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (2 * batch)
+        return d_loss.detach(), accuracy
+
+    def _generator_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        # Freezing D skips its weight gradients; G still gets gradients through D's activations.
+        self.discriminator.requires_grad_(False)
+        real_logits = (discriminate(self.discriminator, self.d_view(real), labels)
+                       if self.objective.generator_needs_real else None)
+        fake_labels = self.random_labels(real.shape[0])
+        fake = generate(self.generator, self.latents(real.shape[0]), fake_labels)
+        g_loss = self.objective.generator_loss(real_logits, discriminate(self.discriminator, self.d_view(fake),
+                                                                          fake_labels))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        self.discriminator.requires_grad_(True)
+        return g_loss.detach()
+
+    def weights_are_finite(self) -> bool:
+        return all(torch.isfinite(p).all() for net in self.networks().values() for p in net.parameters())
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 500) -> torch.Tensor:
+        """Images on the CPU from the generator that samples are meant to come from (the EMA one if any)."""
+        generator = self.generator_ema if self.generator_ema is not None else self.generator
+        was_training = generator.training
+        generator.eval()
+        images = generate_in_batches(generator, z, labels, batch_size)
+        generator.train(was_training)
+        return images
+
+    def networks(self) -> dict[str, nn.Module]:
+        networks = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.generator_ema is not None:
+            networks["generator_ema"] = self.generator_ema
+        return networks
+
+    def training_state(self) -> dict[str, Any]:
+        return {"optimizer_g": self.opt_g.state_dict(), "optimizer_d": self.opt_d.state_dict(),
+                "noise_rng": self.noise.get_state()}
+
+    def save(self, run_dir, step: int, name: str | None = None, quality: dict | None = None):
+        return ckpt.save_checkpoint(run_dir, step, self.networks(), self.recipe, self.config.to_dict(),
+                                    self.training_state(), name=name, quality=quality)
+
+    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
+        if checkpoint.model != self.recipe:
+            raise GanvasError(f"checkpoint {checkpoint.path} was trained with model {checkpoint.model}, "
+                              f"but this run's config builds {self.recipe}; resume with the run's own config")
+        for network, module in self.networks().items():
+            ckpt.load_weights_into(module, checkpoint.weights(network), network, checkpoint.path)
+        state = checkpoint.training_state()
+        try:
+            self.opt_g.load_state_dict(state["optimizer_g"])
+            self.opt_d.load_state_dict(state["optimizer_d"])
+            self.noise.set_state(state["noise_rng"])
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise GanvasError(f"{checkpoint.path} has an unusable training state ({err}); "
+                              "resume from an earlier checkpoint") from None
