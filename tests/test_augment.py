@@ -88,7 +88,7 @@ def test_cutout_fills_a_square_of_half_the_side_clipped_at_the_borders(size):
         top, bottom, left, right = rows.min(), rows.max() + 1, columns.min(), columns.max() + 1
         assert patch.sum() == (bottom - top) * (right - left)  # a filled rectangle...
         for start, end in ((top, bottom), (left, right)):  # ...with sides of `side` unless clipped
-            assert end - start == side or (start == 0 or end == size) and side // 2 <= end - start < side
+            assert end - start == side or ((start == 0 or end == size) and side // 2 <= end - start < side)
         full_squares += int(patch.sum() == side * side)
     assert 0 < full_squares < len(filled)  # both whole and clipped patches occur
 

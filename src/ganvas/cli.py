@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -10,9 +11,6 @@ import ganvas
 from ganvas.errors import GanvasError
 
 LENGTH_OPTIONS = ("steps", "epochs", "minutes")
-# Options that describe the run itself; resuming keeps them from the run's config.json.
-RUN_OPTIONS = ("dataset", "data_dir", "split", "model", "z_dim", "loss", "batch_size", "lr_g", "lr_d", "beta1",
-               "beta2", "seed", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_images")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,15 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a GAN (default: the tutorial's classic MNIST GAN)",
                                 description="Train a GAN. Options left out come from the preset.")
-    train.add_argument("--preset", help="named settings to start from (see `ganvas presets`)")
+    train.add_argument("--preset", help="named settings to start from (see `ganvas presets`; default seed)")
+    train.add_argument("--config", type=Path, metavar="FILE",
+                       help="options from a YAML or JSON file (keys as the flags, e.g. lr_d: 4e-4); flags win")
     data = train.add_argument_group("data")
     data.add_argument("--dataset", help="mnist or fashion-mnist (downloaded on first use)")
     data.add_argument("--data-dir", help="read the dataset's IDX files from this folder instead of downloading")
     data.add_argument("--split", choices=["train", "test"], help="which split to train on (default train)")
     model = train.add_argument_group("model and optimisation")
     model.add_argument("--model", help="network pair from the model registry (default mlp)")
-    model.add_argument("--loss", help="GAN objective (default nonsaturating)")
+    model.add_argument("--loss", help="GAN objective: nonsaturating (default), minimax, wgan, wgan-gp, lsgan, hinge, "
+                                      "relativistic")
     model.add_argument("--z-dim", type=int, help="latent size (default 100)")
+    model.add_argument("--width", type=int, help="channels of the conv models (default: the model's own)")
+    model.add_argument("--spectral-norm", action="store_true", default=None,
+                       help="spectral norm on D's layers (models that offer it)")
     model.add_argument("--batch-size", type=int, help="images per batch (default 128)")
     model.add_argument("--lr", type=float, help="learning rate of both networks (default 2e-4)")
     model.add_argument("--lr-g", type=float, help="generator learning rate")
@@ -38,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--beta1", type=float, help="Adam beta1 (default 0.5)")
     model.add_argument("--beta2", type=float, help="Adam beta2 (default 0.999)")
     model.add_argument("--seed", type=int, help="seed for weights, noise and batch order (default 0)")
+    strategy = train.add_argument_group("training strategy (docs/stability.md)")
+    strategy.add_argument("--n-critic", type=int, help="D updates per G update (default 1)")
+    strategy.add_argument("--clip-weights", type=float, metavar="C", help="WGAN weight clipping to [-C, C]")
+    strategy.add_argument("--gp-weight", type=float, help="WGAN-GP gradient penalty weight (e.g. 10)")
+    strategy.add_argument("--r1-gamma", type=float, help="R1 gradient penalty on real images (e.g. 1)")
+    strategy.add_argument("--r1-every", type=int, help="apply R1 every k steps, scaled by k (default 16)")
+    strategy.add_argument("--ema-decay", type=float, help="sample from a moving average of G, e.g. 0.999 (default off)")
+    strategy.add_argument("--augment", help="DiffAugment policy for everything D sees, e.g. translation,cutout,color")
+    strategy.add_argument("--real-label", type=float, help="one-sided label smoothing: D's target for real (e.g. 0.9)")
+    strategy.add_argument("--instance-noise", type=float, help="std of Gaussian noise added to D's inputs")
     length = train.add_argument_group("length (default: 5000 steps)")
     length.add_argument("--steps", type=int, help="train until the run's total step count is N (also when resuming)")
     length.add_argument("--epochs", type=float, help="train for N passes over the data")
@@ -91,22 +105,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def train_config(args: argparse.Namespace):
-    from ganvas.config import load_config, preset_config, validate
+    from ganvas.config import TrainConfig, load_config, preset_config, read_options_file, validate
 
     if args.lr is not None:
         args.lr_g = args.lr if args.lr_g is None else args.lr_g
         args.lr_d = args.lr if args.lr_d is None else args.lr_d
-    lengths = {name: getattr(args, name) for name in LENGTH_OPTIONS}
+    # Every TrainConfig field has a flag of the same name; resuming keeps all but the length from config.json.
+    run_options = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in LENGTH_OPTIONS + ("preset",)]
+    flags = {name: getattr(args, name) for name in run_options + list(LENGTH_OPTIONS)}
     if args.resume is None:
-        options = {name: getattr(args, name) for name in RUN_OPTIONS + LENGTH_OPTIONS}
-        return preset_config(args.preset or "seed", **options)
-    changed = [name for name in RUN_OPTIONS if getattr(args, name) is not None]
-    if changed or args.preset or args.run or args.overwrite:
+        from_file = read_options_file(args.config) if args.config else {}
+        preset = args.preset or from_file.pop("preset", None) or "seed"
+        return preset_config(preset, **{**from_file, **{k: v for k, v in flags.items() if v is not None}})
+    changed = [name for name in run_options if flags[name] is not None]
+    if changed or args.preset or args.config or args.run or args.overwrite:
         given = ["--" + n.replace("_", "-") for n in changed] + ["--preset"] * bool(args.preset)
-        given += ["--run"] * bool(args.run) + ["--overwrite"] * bool(args.overwrite)
+        given += ["--config"] * bool(args.config) + ["--run"] * bool(args.run) + ["--overwrite"] * bool(args.overwrite)
         raise GanvasError(f"--resume continues a run with its own settings; drop {', '.join(given)} "
                           "(only --steps, --epochs, --minutes and --device may change)")
     config = load_config(args.resume)
+    lengths = {name: flags[name] for name in LENGTH_OPTIONS}
     if any(value is not None for value in lengths.values()):
         config = config.replace(**lengths)
     return validate(config)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ganvas.augment import parse_policy
 from ganvas.errors import GanvasError
 
 DEFAULT_STEPS = 5000
@@ -82,6 +84,27 @@ PRESETS: dict[str, Preset] = {
         "(collapses on MNIST: kept to study and compare against)",
         {},
     ),
+    "wgan": Preset(
+        "Wasserstein GAN (Arjovsky et al. 2017) on the tutorial's MLPs: critic loss, weight clipping 0.01, "
+        "5 critic steps per G step, lr 5e-5",
+        {"loss": "wgan", "clip_weights": 0.01, "n_critic": 5, "lr_g": 5e-5, "lr_d": 5e-5},
+    ),
+    "wgan-gp": Preset(
+        "WGAN with gradient penalty (Gulrajani et al. 2017) on the tutorial's MLPs: lambda 10, 5 critic steps, "
+        "Adam 1e-4 betas (0, 0.9)",
+        {"loss": "wgan-gp", "gp_weight": 10.0, "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0,
+         "beta2": 0.9},
+    ),
+    "lsgan": Preset(
+        "least-squares GAN (Mao et al. 2017) on the tutorial's MLPs and optimizer",
+        {"loss": "lsgan"},
+    ),
+    "hinge": Preset(
+        "hinge loss with a spectral-norm DCGAN discriminator (Miyato et al. 2018), TTUR (lr_d 4e-4, lr_g 1e-4), "
+        "Adam betas (0, 0.9)",
+        {"model": "dcgan", "spectral_norm": True, "loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0,
+         "beta2": 0.9},
+    ),
 }
 
 
@@ -93,8 +116,49 @@ def preset_config(name: str, **overrides: Any) -> TrainConfig:
     return validate(TrainConfig(preset=name, **options))
 
 
+def read_options_file(path: str | Path) -> dict[str, Any]:
+    """Training options from a YAML or JSON file: keys are option names (dashes or underscores), plus `preset`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise GanvasError(f"cannot read config file {path}: {err.strerror}") from None
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as err:  # YAML and JSON parsers each raise their own error types
+        raise GanvasError(f"{path} is not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: "
+                          f"{str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise GanvasError(f"{path} must hold a mapping of option names to values, got {type(data).__name__}")
+    options = {str(key).replace("-", "_"): value for key, value in data.items()}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise GanvasError(f"{path} has unknown options: {', '.join(unknown)} (see `ganvas train --help`)")
+    return options
+
+
+def _check_types(config: TrainConfig) -> None:
+    """Values from JSON/YAML files arrive untyped: a string where a number belongs is named here, not deep in torch."""
+    for name, annotation in typing.get_type_hints(TrainConfig).items():
+        value = getattr(config, name)
+        allowed = typing.get_args(annotation) or (annotation,)
+        if float in allowed:
+            allowed = (*allowed, int)  # 1 is a fine float
+        if isinstance(value, bool) and bool not in allowed or not isinstance(value, tuple(allowed)):
+            wanted = " or ".join("none" if t is type(None) else t.__name__ for t in allowed if t is not int or
+                                 float not in allowed)
+            raise GanvasError(f"option {name} must be {wanted}, got {value!r}")
+
+
 def validate(config: TrainConfig) -> TrainConfig:
     """Reject impossible settings before any work starts, saying which option is wrong."""
+    _check_types(config)
     positive = ["z_dim", "batch_size", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every",
                 "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "n_critic", "clip_weights",
                 "r1_every", "real_label"]
@@ -108,6 +172,7 @@ def validate(config: TrainConfig) -> TrainConfig:
             raise GanvasError(f"--{field.replace('_', '-')} must be 0 (off) or positive, got {getattr(config, field)}")
     if not config.ema_decay < 1 or not config.real_label <= 1:
         raise GanvasError("--ema-decay must be below 1 and --real-label at most 1")
+    parse_policy(config.augment)
     _check_strategy(config)
     for field in ["beta1", "beta2"]:
         if not 0 <= getattr(config, field) < 1:

@@ -98,7 +98,7 @@ class GAN:
             return (discriminate(self.discriminator, real, real_labels),
                     discriminate(self.discriminator, fake, fake_labels))
         # One D pass over real and fake together, as the tutorial trains D on the concatenated batch.
-        labels = None if real_labels is None else torch.cat([real_labels, fake_labels])
+        labels = None if fake_labels is None else torch.cat([real_labels, fake_labels])
         logits = discriminate(self.discriminator, torch.cat([real, fake]), labels)
         return logits[:len(real)], logits[len(real):]
 
