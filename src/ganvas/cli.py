@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     strategy.add_argument("--augment", help="DiffAugment policy for everything D sees, e.g. translation,cutout,color")
     strategy.add_argument("--real-label", type=float, help="one-sided label smoothing: D's target for real (e.g. 0.9)")
     strategy.add_argument("--instance-noise", type=float, help="std of Gaussian noise added to D's inputs")
+    strategy.add_argument("--precision", choices=["fp32", "bf16"],
+                          help="bf16: mixed precision, about 2x faster for conv models on recent CPUs and GPUs")
     length = train.add_argument_group("length (default: 5000 steps)")
     length.add_argument("--steps", type=int, help="train until the run's total step count is N (also when resuming)")
     length.add_argument("--epochs", type=float, help="train for N passes over the data")
@@ -75,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Generate images. With no output option, writes a grid to sample.png.")
     sample.add_argument("target", metavar="RUN_OR_CHECKPOINT",
                         help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:NAME")
-    sample.add_argument("--n", type=int, default=64, help="how many images (default 64)")
+    sample.add_argument("--n", type=int, help="how many images (default 64; a conditional model: 8 per class, "
+                                               "a row each)")
+    sample.add_argument("--class", dest="class_index", type=int, metavar="K",
+                        help="only class K (models trained with labels)")
     sample.add_argument("--seed", type=int, default=0, help="latent seed: the same seed gives the same images")
     sample.add_argument("--out", type=Path, help="write a grid PNG here")
     sample.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
@@ -142,24 +147,30 @@ def run_train(args: argparse.Namespace) -> None:
 
 def run_sample(args: argparse.Namespace) -> None:
     from ganvas.images import to_uint8
+    from ganvas.models import is_conditional
     from ganvas.sampling import generate, load_generator, write_array, write_grid, write_images
 
-    if args.n < 1:
-        raise GanvasError(f"--n must be at least 1, got {args.n}")
     generator, checkpoint = load_generator(args.target, args.device)
-    pixels = to_uint8(generate(generator, args.n, args.seed))
+    # A conditional model's default grid is one row of 8 per class.
+    rows_per_class = is_conditional(generator) and args.class_index is None and args.n is None
+    count = args.n or (8 * generator.num_classes if rows_per_class else 64)
+    if count < 1:
+        raise GanvasError(f"--n must be at least 1, got {count}")
+    pixels = to_uint8(generate(generator, count, args.seed, args.class_index))
     out = args.out or (None if args.out_dir or args.npy else Path("sample.png"))
     written = []
     if out:
-        write_grid(pixels, out)
+        write_grid(pixels, out, columns=8 if rows_per_class else None)
         written.append(str(out))
     if args.out_dir:
         write_images(pixels, args.out_dir)
-        written.append(f"{args.out_dir}/ ({args.n} files)")
+        written.append(f"{args.out_dir}/ ({count} files)")
     if args.npy:
         write_array(pixels, args.npy)
         written.append(f"{args.npy} {pixels.shape}")
-    print(f"{args.n} images from {checkpoint.path} (step {checkpoint.step}), seed {args.seed}: {', '.join(written)}")
+    of_class = f", class {args.class_index}" if args.class_index is not None else ""
+    print(f"{count} images from {checkpoint.path} (step {checkpoint.step}), seed {args.seed}{of_class}: "
+          f"{', '.join(written)}")
 
 
 def run_evaluate(args: argparse.Namespace) -> None:

@@ -94,12 +94,13 @@ class GAN:
 
     def d_logits(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
                  fake_labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        # Logits in float32 whatever the precision of the network, so losses are computed safely.
         if self.separate_d_passes:
-            return (discriminate(self.discriminator, real, real_labels),
-                    discriminate(self.discriminator, fake, fake_labels))
+            return (discriminate(self.discriminator, real, real_labels).float(),
+                    discriminate(self.discriminator, fake, fake_labels).float())
         # One D pass over real and fake together, as the tutorial trains D on the concatenated batch.
         labels = None if fake_labels is None else torch.cat([real_labels, fake_labels])
-        logits = discriminate(self.discriminator, torch.cat([real, fake]), labels)
+        logits = discriminate(self.discriminator, torch.cat([real, fake]), labels).float()
         return logits[:len(real)], logits[len(real):]
 
     def train_step(self, step: int, next_batch: Callable[[int], Batch]) -> torch.Tensor:
@@ -109,11 +110,19 @@ class GAN:
         """
         for i in range(self.config.n_critic):
             real, labels = next_batch(i)
-            d_loss, d_accuracy = self._discriminator_step(step, real, labels)
-        g_loss = self._generator_step(real, labels)
+            with self._autocast():
+                d_loss, d_accuracy = self._discriminator_step(step, real, labels)
+        with self._autocast():
+            g_loss = self._generator_step(real, labels)
         if self.generator_ema is not None:
-            update_ema_(self.generator_ema, self.generator, self.config.ema_decay)
+            # Warm-up: early on the average would mostly remember the random initial weights.
+            update_ema_(self.generator_ema, self.generator, min(self.config.ema_decay, (step + 1) / (step + 10)))
         return torch.stack([d_loss, g_loss, d_accuracy])
+
+    def _autocast(self) -> torch.autocast:
+        """bf16 mixed precision (--precision bf16): matrix multiplies and convolutions in bfloat16, weights,
+        optimizer and losses in float32. Needs no loss scaling, unlike float16."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
 
     def _discriminator_step(self, step: int, real: torch.Tensor,
                             labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,12 +151,12 @@ class GAN:
     def _generator_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         # Freezing D skips its weight gradients; G still gets gradients through D's activations.
         self.discriminator.requires_grad_(False)
-        real_logits = (discriminate(self.discriminator, self.d_view(real), labels)
+        real_logits = (discriminate(self.discriminator, self.d_view(real), labels).float()
                        if self.objective.generator_needs_real else None)
         fake_labels = self.random_labels(real.shape[0])
         fake = generate(self.generator, self.latents(real.shape[0]), fake_labels)
-        g_loss = self.objective.generator_loss(real_logits, discriminate(self.discriminator, self.d_view(fake),
-                                                                          fake_labels))
+        fake_logits = discriminate(self.discriminator, self.d_view(fake), fake_labels).float()
+        g_loss = self.objective.generator_loss(real_logits, fake_logits)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()

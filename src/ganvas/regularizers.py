@@ -23,7 +23,7 @@ def _input_gradients(discriminator: nn.Module, inputs: Tensor, labels: Optional[
     logits = discriminate(discriminator, inputs, labels)
     # Samples are independent, so the gradient of the sum gives each sample's own input gradient.
     (gradients,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
-    return gradients.flatten(1)
+    return gradients.flatten(1).float()  # a norm in float32 even under bf16 autocast
 
 
 def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor,

@@ -11,8 +11,9 @@ from torch import nn
 from ganvas.checkpoint import Checkpoint, load_checkpoint, load_weights_into, resolve_checkpoint
 from ganvas.devices import resolve_device
 from ganvas.images import make_grid, save_png, to_pil
-from ganvas.latents import gaussian_latents
-from ganvas.models import build_generator
+from ganvas.errors import GanvasError
+from ganvas.latents import balanced_labels, gaussian_latents
+from ganvas.models import build_generator, generate_in_batches, is_conditional
 
 
 def load_generator(target: str | Path, device: str = "cpu") -> tuple[nn.Module, Checkpoint]:
@@ -28,16 +29,31 @@ def load_generator(target: str | Path, device: str = "cpu") -> tuple[nn.Module, 
     return generator.to(resolve_device(device)).eval(), checkpoint
 
 
-@torch.no_grad()
-def generate(generator: nn.Module, count: int, seed: int, batch_size: int = 256) -> torch.Tensor:
-    """`count` images in [-1, 1] on the CPU; the same seed always gives the same images."""
-    z = gaussian_latents(count, generator.z_dim, seed)
-    device = next(generator.parameters()).device
-    return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(batch_size)])
+def sample_labels(generator: nn.Module, count: int, class_index: int | None = None) -> torch.Tensor | None:
+    """Labels for a conditional generator: all `class_index`, or every class in turn (sorted runs); None otherwise."""
+    if not is_conditional(generator):
+        if class_index is not None:
+            raise GanvasError("this generator is unconditional: --class needs a model trained with labels "
+                              "(a -cond model)")
+        return None
+    if class_index is None:
+        return balanced_labels(count, generator.num_classes)
+    if not 0 <= class_index < generator.num_classes:
+        raise GanvasError(f"--class must be from 0 to {generator.num_classes - 1}, got {class_index}")
+    return torch.full((count,), class_index)
 
 
-def write_grid(pixels: np.ndarray, path: Path) -> None:
-    save_png(make_grid(pixels), path, scale=2 if pixels.shape[2] < 64 else 1)
+def generate(generator: nn.Module, count: int, seed: int, class_index: int | None = None) -> torch.Tensor:
+    """`count` images in [-1, 1] on the CPU; the same seed (and class) always gives the same images.
+
+    A conditional generator makes `class_index` only, or all classes in turn.
+    """
+    labels = sample_labels(generator, count, class_index)
+    return generate_in_batches(generator, gaussian_latents(count, generator.z_dim, seed), labels)
+
+
+def write_grid(pixels: np.ndarray, path: Path, columns: int | None = None) -> None:
+    save_png(make_grid(pixels, columns), path, scale=2 if pixels.shape[2] < 64 else 1)
 
 
 def write_images(pixels: np.ndarray, directory: Path) -> None:

@@ -1,0 +1,150 @@
+"""Every model with every objective, the training strategies, presets and config files."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ganvas import checkpoint as ckpt
+from ganvas.cli import main
+from ganvas.config import PRESETS, preset_config, read_options_file
+from ganvas.data import load_dataset, to_model_range
+from ganvas.errors import GanvasError
+from ganvas.gan import GAN
+from ganvas.losses import objective_names
+from ganvas.models import get_model, model_names
+from ganvas.trainer import train
+
+
+def valid_options(model: str, loss: str) -> dict:
+    """The settings each objective needs, on a test-sized version of each model."""
+    options = {"model": model, "loss": loss}
+    if model != "mlp":
+        options["width"] = 8
+    if loss == "wgan":
+        options["clip_weights"] = 0.01
+    if loss == "wgan-gp":
+        options.update(gp_weight=10.0, n_critic=2)
+        if model.startswith("dcgan"):
+            options["spectral_norm"] = True  # a gradient penalty needs D without batch norm
+    return options
+
+
+@pytest.mark.parametrize("loss", objective_names())
+@pytest.mark.parametrize("model", model_names())
+def test_every_model_trains_with_every_objective_without_nan(model, loss, tiny_config):
+    config = tiny_config.replace(**valid_options(model, loss))
+    dataset = load_dataset("mnist", "test", config.data_dir)
+    gan = GAN(config, dataset.image_shape, torch.device("cpu"), dataset.num_classes)
+    images, labels = to_model_range(dataset.images[:8]), dataset.labels[:8]
+    for step in range(3):
+        stats = gan.train_step(step, lambda i: (images, labels if get_model(model).conditional else None))
+        assert torch.isfinite(stats).all(), f"step {step}: {stats}"
+    assert gan.weights_are_finite()
+
+
+def test_weight_clipping_bounds_the_critic(tiny_config):
+    config = tiny_config.replace(loss="wgan", clip_weights=0.01)
+    dataset = load_dataset("mnist", "test", config.data_dir)
+    gan = GAN(config, dataset.image_shape, torch.device("cpu"))
+    gan.train_step(0, lambda i: (to_model_range(dataset.images[:16]), None))
+    assert max(p.abs().max().item() for p in gan.discriminator.parameters()) <= 0.01
+
+
+def test_ema_generator_is_saved_and_used_for_sampling(tiny_config, tmp_path):
+    from ganvas.sampling import load_generator
+
+    result = train(tiny_config.replace(steps=4, ema_decay=0.5), tmp_path / "run", progress=False)
+    raw = load_file(ckpt.weights_path(result.checkpoint, "generator"))
+    ema = load_file(ckpt.weights_path(result.checkpoint, "generator_ema"))
+    assert not torch.equal(raw["net.0.weight"], ema["net.0.weight"]), "the average lags behind G"
+    generator, _ = load_generator(result.checkpoint)
+    assert torch.equal(generator.state_dict()["net.0.weight"], ema["net.0.weight"])
+
+
+def test_resume_is_exact_with_every_stateful_strategy(tiny_config, tmp_path):
+    config = tiny_config.replace(model="dcgan-cond", width=8, spectral_norm=True, loss="hinge", n_critic=2,
+                                 r1_gamma=1.0, r1_every=2, ema_decay=0.9, augment="translation,cutout",
+                                 instance_noise=0.05, steps=8)
+    straight = train(config, tmp_path / "straight", progress=False)
+    train(config.replace(steps=4), tmp_path / "resumed", progress=False)
+    resumed = train(config, tmp_path / "resumed", resume=True, progress=False)
+    for network in ("generator", "discriminator", "generator_ema"):
+        a = load_file(ckpt.weights_path(straight.checkpoint, network))
+        b = load_file(ckpt.weights_path(resumed.checkpoint, network))
+        assert all(torch.equal(a[k], b[k]) for k in a), network
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"clip_weights": 0.01, "spectral_norm": True, "loss": "wgan"}, "fight each other"),
+    ({"clip_weights": 0.01, "loss": "hinge"}, "does not belong with --loss hinge"),
+    ({"loss": "wgan"}, "needs a Lipschitz constraint"),
+    ({"loss": "wgan-gp"}, "needs its gradient penalty"),
+    ({"augment": "rotate"}, "rotate"),
+    ({"ema_decay": 1.0}, "below 1"),
+    ({"batch_size": "64"}, "batch_size must be int"),
+])
+def test_impossible_combinations_are_refused_before_training(options, message):
+    with pytest.raises(GanvasError, match=message):
+        preset_config("seed", **options)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"width": 8}, "model 'mlp' has no generator option width"),
+    ({"model": "dcgan", "width": 8, "gp_weight": 10.0, "loss": "wgan-gp"}, "without batch norm"),
+    ({"real_label": 0.9, "loss": "hinge"}, "label smoothing"),
+])
+def test_options_that_do_not_fit_the_model_or_loss_are_refused_before_training(options, message, tiny_config,
+                                                                                 tmp_path):
+    with pytest.raises(GanvasError, match=message):
+        train(tiny_config.replace(**options), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists(), "nothing was created for a run that could not start"
+
+
+def test_config_files_in_yaml_and_json_with_flags_winning(tmp_path, mnist_dir, capsys):
+    (tmp_path / "options.yaml").write_text("preset: lsgan\nbatch-size: 16\nlr_d: 0.001\nsteps: 2\n")
+    assert read_options_file(tmp_path / "options.yaml") == {"preset": "lsgan", "batch_size": 16, "lr_d": 0.001,
+                                                            "steps": 2}
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(tmp_path / "options.yaml"), "--lr-d", "0.002", "--data-dir", str(mnist_dir),
+                 "--split", "test", "--run", str(run), "--no-progress", "--eval-every", "0"]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["preset"], saved["loss"], saved["batch_size"], saved["lr_d"]) == ("lsgan", "lsgan", 16, 0.002)
+    (tmp_path / "options.json").write_text('{"batch_size": 16, "colour": "red"}')
+    assert main(["train", "--config", str(tmp_path / "options.json")]) == 1
+    assert "unknown options: colour" in capsys.readouterr().err
+    (tmp_path / "broken.yaml").write_text("batch_size: [16\n")
+    assert main(["train", "--config", str(tmp_path / "broken.yaml")]) == 1
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_presets_include_the_tutorial_and_its_named_remedies(capsys):
+    assert main(["presets"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert {"seed", "mnist", "wgan", "wgan-gp", "lsgan", "hinge"} <= set(listed) == set(PRESETS)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_trains_a_few_steps(preset, tiny_config, tmp_path):
+    options = {"width": 8} if PRESETS[preset].options.get("model", "mlp") != "mlp" else {}
+    config = preset_config(preset, data_dir=tiny_config.data_dir, split="test", batch_size=16, steps=2,
+                           eval_every=0, **options)
+    assert train(config, tmp_path / "run", progress=False).step == 2
+
+
+def test_sampling_a_class_of_a_conditional_model(tiny_config, tmp_path, capsys):
+    from ganvas.models import generate_in_batches
+    from ganvas.latents import gaussian_latents
+    from ganvas.sampling import load_generator
+    import numpy as np
+
+    train(tiny_config.replace(model="dcgan-cond", width=8, steps=2), tmp_path / "run", progress=False)
+    assert main(["sample", str(tmp_path / "run"), "--class", "3", "--n", "4", "--npy", str(tmp_path / "3.npy")]) == 0
+    generator, _ = load_generator(tmp_path / "run")
+    expected = generate_in_batches(generator, gaussian_latents(4, generator.z_dim, 0), torch.full((4,), 3))
+    assert np.array_equal(np.load(tmp_path / "3.npy"), ((expected.clamp(-1, 1) + 1) * 127.5).round().byte()[:, 0].numpy())
+    assert main(["sample", str(tmp_path / "run"), "--out", str(tmp_path / "grid.png")]) == 0
+    assert "80 images" in capsys.readouterr().out  # a row of 8 for each of the 10 classes
+    assert main(["sample", str(tmp_path / "run"), "--class", "10"]) == 1
+    assert "--class must be from 0 to 9" in capsys.readouterr().err
