@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ganvas.data.folder import load_image_folder as load_image_folder  # re-exported: your own images
 from ganvas.data.mnist import load_mnist
 from ganvas.errors import DataError
 
@@ -17,6 +18,7 @@ class ImageDataset:
     labels: torch.Tensor | None  # int64 (N,), or None for unlabelled data
     num_classes: int | None
     name: str
+    class_names: list[str] | None = None  # for labelled data whose classes have names (folder datasets)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
