@@ -74,3 +74,20 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(argv, message, mnist_dir
 def test_presets_lists_the_seed_recipe(capsys):
     assert main(["presets"]) == 0
     assert capsys.readouterr().out.startswith("seed")
+
+
+def test_train_and_sample_on_a_folder_of_rgba_images(tmp_path, capsys):
+    folder = tmp_path / "art"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(8):
+        pixels = rng.integers(0, 255, size=(20, 24, 4), dtype=np.uint8)
+        Image.fromarray(pixels, "RGBA").save(folder / f"{index}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(folder), "--size", "16", "--model", "dcgan", "--width", "8", "--batch-size",
+                 "4", "--steps", "2", "--run", str(run), "--no-progress"]) == 0
+    assert "no quality metrics" in capsys.readouterr().err  # the MNIST evaluator judges digits only
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
+    assert Image.open(tmp_path / "grid.png").mode == "RGBA"
+    assert main(["train", "--data", str(folder), "--run", str(tmp_path / "other")]) == 1
+    assert "--data needs --size" in capsys.readouterr().err

@@ -27,6 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--dataset", help="mnist or fashion-mnist (downloaded on first use)")
     data.add_argument("--data-dir", help="read the dataset's IDX files from this folder instead of downloading")
     data.add_argument("--split", choices=["train", "test"], help="which split to train on (default train)")
+    data.add_argument("--data", help="train on your own images instead: a folder (searched recursively) or a zip")
+    data.add_argument("--size", type=int, help="with --data: train at N x N pixels (16-256)")
+    data.add_argument("--fit", choices=["crop", "pad", "stretch"], help="with --data: non-square images (default crop)")
+    data.add_argument("--channels", choices=["auto", "grey", "rgb", "rgba"],
+                      help="with --data: colour channels (default auto: from the images; transparency is kept)")
+    data.add_argument("--background", help="with --data: composite transparent images onto this colour")
+    data.add_argument("--labels", action="store_true", default=None,
+                      help="with --data: class labels from sub-folder names (for -cond models)")
     model = train.add_argument_group("model and optimisation")
     model.add_argument("--model", help="network pair from the model registry (default mlp)")
     model.add_argument("--loss", help="GAN objective: nonsaturating (default), minimax, wgan, wgan-gp, lsgan, hinge, "
@@ -139,7 +147,8 @@ def run_train(args: argparse.Namespace) -> None:
     from ganvas.trainer import train
 
     config = train_config(args)
-    run_dir = args.resume or args.run or Path("runs") / f"{config.preset}-{config.dataset}"
+    data_name = Path(config.data).stem if config.data else config.dataset
+    run_dir = args.resume or args.run or Path("runs") / f"{config.preset}-{data_name}"
     result = train(config, run_dir, resume=args.resume is not None, overwrite=args.overwrite,
                    device=args.device, progress=not args.no_progress)
     print(f"trained {result.run_dir} to step {result.step}; sample with `ganvas sample {result.run_dir}`")

@@ -27,10 +27,17 @@ CONFIG_FILE = "config.json"
 @dataclass(frozen=True)
 class TrainConfig:
     preset: str = "seed"
-    # data
+    # data: a named dataset (downloaded or read from data_dir) ...
     dataset: str = "mnist"
     data_dir: str | None = None
     split: str = "train"
+    # ... or your own images: a folder or zip, resized to size x size (docs/data.md)
+    data: str | None = None
+    size: int | None = None
+    fit: str = "crop"  # crop, pad or stretch for images that are not square
+    channels: str = "auto"  # auto, grey, rgb or rgba
+    background: str | None = None  # composite transparent images onto this colour
+    labels: bool = False  # class labels from sub-folder names (for conditional models)
     # networks and objective
     model: str = "mlp"
     z_dim: int = 100
@@ -178,6 +185,10 @@ def validate(config: TrainConfig) -> TrainConfig:
     for field in ["beta1", "beta2"]:
         if not 0 <= getattr(config, field) < 1:
             raise GanvasError(f"--{field} must be in [0, 1), got {getattr(config, field)}")
+    if config.data is None and (config.size is not None or config.labels):
+        raise GanvasError("--size and --labels are for your own images: give the folder or zip with --data")
+    if config.data is not None and config.size is None:
+        raise GanvasError("--data needs --size N, the side in pixels to train at (16 to 256; 32 or 64 on a CPU)")
     if config.precision not in ("fp32", "bf16"):
         raise GanvasError(f"--precision must be fp32 or bf16, got {config.precision!r}")
     if config.split not in ("train", "test"):

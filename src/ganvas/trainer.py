@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ganvas import checkpoint as ckpt
 from ganvas.config import TrainConfig, save_config, with_default_length
-from ganvas.data import ImageDataset, load_dataset, to_model_range
+from ganvas.data import ImageDataset, load_dataset, load_image_folder, to_model_range
 from ganvas.devices import resolve_device
 from ganvas.errors import GanvasError
 from ganvas.images import make_grid, save_png, to_uint8
@@ -157,7 +157,7 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     run_dir = Path(run_dir)
     config = with_default_length(config)
     torch_device = resolve_device(device)
-    dataset = load_dataset(config.dataset, config.split, config.data_dir)
+    dataset = load_training_data(config)
     gan = GAN(config, dataset.image_shape, torch_device, dataset.num_classes)
     prepare_run_dir(run_dir, resume, overwrite)
     sampler = BatchSampler(to_model_range(dataset.images).to(torch_device),
@@ -181,12 +181,20 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     return _loop(gan, sampler, files, monitor, step, saved_step, target_steps, config, progress)
 
 
+def load_training_data(config: TrainConfig) -> ImageDataset:
+    if config.data is not None:
+        return load_image_folder(config.data, config.size, fit=config.fit, channels=config.channels,
+                                 background=config.background, labels=config.labels)
+    return load_dataset(config.dataset, config.split, config.data_dir)
+
+
 def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | None) -> str:
     length = f"to step {target_steps}" if target_steps else ""
     if config.minutes:
         length = (length + " or " if length else "") + f"for {config.minutes:g} min"
     return (f"preset {config.preset}, model {config.model}, loss {config.loss}, "
-            f"{dataset.name} {config.split} ({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}), "
+            f"{dataset.name}{'' if config.data else ' ' + config.split} "
+            f"({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}), "
             f"batch {config.batch_size}, {length}")
 
 
