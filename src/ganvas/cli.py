@@ -93,8 +93,51 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, help="write a grid PNG here")
     sample.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
     sample.add_argument("--npy", type=Path, help="write a uint8 array (N,H,W) or (N,H,W,C) as .npy")
+    add_truncation_option(sample)
     sample.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     sample.set_defaults(handler=run_sample)
+
+    interpolate = commands.add_parser(
+        "interpolate", help="animate a walk through latent space: a GIF or MP4 (docs/generate.md)",
+        description="Walk along great-circle arcs from the latent of each seed to the next, as an animation.")
+    interpolate.add_argument("target", metavar="RUN_OR_CHECKPOINT",
+                             help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:NAME")
+    interpolate.add_argument("--seeds", type=seed_list, required=True, metavar="S1,S2,..",
+                             help="keyframes: one latent per seed, e.g. 1,7,42,3 (at least 2)")
+    interpolate.add_argument("--frames", type=int, default=60, help="frames in all (default 60)")
+    interpolate.add_argument("--loop", action="store_true",
+                             help="walk back from the last keyframe to the first, for a seamless repeat")
+    interpolate.add_argument("--ease", default="linear", metavar="linear|smooth",
+                             help="pace between keyframes: linear (default) or smooth (lingers on each keyframe)")
+    interpolate.add_argument("--fps", type=float, default=20, help="frames per second (default 20)")
+    interpolate.add_argument("--class", dest="class_index", type=int, metavar="K",
+                             help="class of every frame (models trained with labels; default 0)")
+    interpolate.add_argument("--scale", type=int, help="upscale N times, nearest neighbour "
+                                                       "(default 2 for images under 64 px, else 1)")
+    interpolate.add_argument("--background", help="composite transparent images onto this colour "
+                                                  "(MP4 always does: default black)")
+    add_truncation_option(interpolate)
+    interpolate.add_argument("--out", type=Path, required=True, help="walk.gif or walk.mp4 (MP4: pip install "
+                                                                     "'ganvas[video]')")
+    interpolate.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    interpolate.set_defaults(handler=run_interpolate)
+
+    variations = commands.add_parser(
+        "variations", help="images near one image in latent space, as a grid (docs/generate.md)",
+        description="The image of --seed (the first tile) and neighbours made by mixing its latent with noise.")
+    variations.add_argument("target", metavar="RUN_OR_CHECKPOINT",
+                            help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:NAME")
+    variations.add_argument("--seed", type=int, default=0, help="the original image's seed (as in `sample`)")
+    variations.add_argument("--n", type=int, default=16, help="images, the original included (default 16)")
+    variations.add_argument("--strength", type=float, default=0.3,
+                            help="how far the neighbours stray: 0 = the same image, 1 = unrelated (default 0.3)")
+    variations.add_argument("--class", dest="class_index", type=int, metavar="K",
+                            help="class of every image (models trained with labels; default 0)")
+    add_truncation_option(variations)
+    variations.add_argument("--out", type=Path, help="write a grid PNG here (default variations.png)")
+    variations.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
+    variations.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    variations.set_defaults(handler=run_variations)
 
     evaluate = commands.add_parser(
         "evaluate", help="measure sample quality (FID, KID, precision/recall, classes) against real data",
@@ -115,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     presets = commands.add_parser("presets", help="list the named training presets")
     presets.set_defaults(handler=run_presets)
     return parser
+
+
+def add_truncation_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                        help="scale latents by PSI in (0, 1]: more typical, less varied images (default 1 = off)")
+
+
+def seed_list(text: str) -> list[int]:
+    try:
+        return [int(seed) for seed in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
 def train_config(args: argparse.Namespace):
@@ -165,7 +220,7 @@ def run_sample(args: argparse.Namespace) -> None:
     count = args.n or (8 * generator.num_classes if rows_per_class else 64)
     if count < 1:
         raise GanvasError(f"--n must be at least 1, got {count}")
-    pixels = to_uint8(generate(generator, count, args.seed, args.class_index))
+    pixels = to_uint8(generate(generator, count, args.seed, args.class_index, args.truncation))
     out = args.out or (None if args.out_dir or args.npy else Path("sample.png"))
     written = []
     if out:
@@ -180,6 +235,44 @@ def run_sample(args: argparse.Namespace) -> None:
     of_class = f", class {args.class_index}" if args.class_index is not None else ""
     print(f"{count} images from {checkpoint.path} (step {checkpoint.step}), seed {args.seed}{of_class}: "
           f"{', '.join(written)}")
+
+
+def run_interpolate(args: argparse.Namespace) -> None:
+    import torch
+
+    from ganvas.animation import check_animation_path, write_animation
+    from ganvas.images import to_uint8
+    from ganvas.latents import gaussian_latents, keyframe_path, truncate
+    from ganvas.sampling import display_scale, generate_one_class, load_generator
+
+    check_animation_path(args.out)
+    generator, checkpoint = load_generator(args.target, args.device)
+    keyframes = torch.cat([gaussian_latents(1, generator.z_dim, seed) for seed in args.seeds])
+    path = truncate(keyframe_path(keyframes, args.frames, args.loop, args.ease), args.truncation)
+    frames = to_uint8(generate_one_class(generator, path, args.class_index))
+    write_animation(frames, args.out, args.fps, args.scale or display_scale(frames), args.background)
+    print(f"{len(frames)} frames from {checkpoint.path} (step {checkpoint.step}) through seeds "
+          f"{','.join(map(str, args.seeds))}{' and back' if args.loop else ''}: {args.out}")
+
+
+def run_variations(args: argparse.Namespace) -> None:
+    from ganvas.images import to_uint8
+    from ganvas.latents import truncate, variations
+    from ganvas.sampling import generate_one_class, load_generator, write_grid, write_images
+
+    generator, checkpoint = load_generator(args.target, args.device)
+    z = truncate(variations(args.n, generator.z_dim, args.seed, args.strength), args.truncation)
+    pixels = to_uint8(generate_one_class(generator, z, args.class_index))
+    out = args.out or (None if args.out_dir else Path("variations.png"))
+    written = []
+    if out:
+        write_grid(pixels, out)
+        written.append(str(out))
+    if args.out_dir:
+        write_images(pixels, args.out_dir)
+        written.append(f"{args.out_dir}/ ({args.n} files)")
+    print(f"seed {args.seed} and {args.n - 1} variations (strength {args.strength}) from {checkpoint.path} "
+          f"(step {checkpoint.step}): {', '.join(written)}")
 
 
 def run_evaluate(args: argparse.Namespace) -> None:

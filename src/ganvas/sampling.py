@@ -12,7 +12,7 @@ from ganvas.checkpoint import Checkpoint, load_checkpoint, load_weights_into, re
 from ganvas.devices import resolve_device
 from ganvas.images import make_grid, save_png, to_pil
 from ganvas.errors import GanvasError
-from ganvas.latents import balanced_labels, gaussian_latents
+from ganvas.latents import balanced_labels, gaussian_latents, truncate
 from ganvas.models import build_generator, generate_in_batches, is_conditional
 
 
@@ -43,17 +43,32 @@ def sample_labels(generator: nn.Module, count: int, class_index: int | None = No
     return torch.full((count,), class_index)
 
 
-def generate(generator: nn.Module, count: int, seed: int, class_index: int | None = None) -> torch.Tensor:
+def generate(generator: nn.Module, count: int, seed: int, class_index: int | None = None,
+             truncation: float = 1.0) -> torch.Tensor:
     """`count` images in [-1, 1] on the CPU; the same seed (and class) always gives the same images.
 
-    A conditional generator makes `class_index` only, or all classes in turn.
+    A conditional generator makes `class_index` only, or all classes in turn. truncation < 1 pulls the
+    latents toward the mean (latents.truncate).
     """
-    labels = sample_labels(generator, count, class_index)
-    return generate_in_batches(generator, gaussian_latents(count, generator.z_dim, seed), labels)
+    z = truncate(gaussian_latents(count, generator.z_dim, seed), truncation)
+    return generate_in_batches(generator, z, sample_labels(generator, count, class_index))
+
+
+def generate_one_class(generator: nn.Module, z: torch.Tensor, class_index: int | None = None) -> torch.Tensor:
+    """Images for the given latents; a conditional generator keeps them all in `class_index` (default 0),
+    so that images made from nearby latents look alike."""
+    if class_index is None and is_conditional(generator):
+        class_index = 0
+    return generate_in_batches(generator, z, sample_labels(generator, len(z), class_index))
+
+
+def display_scale(pixels: np.ndarray) -> int:
+    """Nearest-neighbour upscaling for viewing: small images (under 64 px wide) are shown twice as large."""
+    return 2 if pixels.shape[2] < 64 else 1
 
 
 def write_grid(pixels: np.ndarray, path: Path, columns: int | None = None) -> None:
-    save_png(make_grid(pixels, columns), path, scale=2 if pixels.shape[2] < 64 else 1)
+    save_png(make_grid(pixels, columns), path, scale=display_scale(pixels))
 
 
 def write_images(pixels: np.ndarray, directory: Path) -> None:
