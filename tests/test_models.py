@@ -7,13 +7,16 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils import parametrize
 
+from ganvas.config import preset_config
 from ganvas.errors import GanvasError
+from ganvas.gan import GAN
 from ganvas.models import (build_discriminator, build_generator, discriminate, generate, get_model, is_conditional,
                            model_names)
 from ganvas.models.layers import ConditionalBatchNorm2d, plan_resolutions
+from ganvas.models.lightweight import SkipLayerExcitation
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (4, 64, 64)]
-CONV_MODELS = ["dcgan", "dcgan-cond", "resnet", "resnet-cond"]
+CONV_MODELS = ["dcgan", "dcgan-cond", "lightweight", "resnet", "resnet-cond"]
 CONDITIONAL_MODELS = [name for name in model_names() if get_model(name).conditional]
 NUM_CLASSES = 3
 BATCH = 4
@@ -56,7 +59,11 @@ def test_every_model_maps_latents_to_images_and_images_to_one_logit_with_gradien
     logits = discriminate(discriminator, images, labels)
     assert logits.shape == (BATCH,)
 
-    logits.mean().backward()
+    loss = logits.mean()
+    auxiliary = getattr(discriminator, "auxiliary_loss", None)
+    if callable(auxiliary):  # parts of D (a decoder) may learn only from its self-supervised loss, as in training
+        loss = loss + auxiliary(torch.rand(BATCH, *image_shape) * 2 - 1)
+    loss.backward()
     without_gradient = [f"{type(net).__name__}.{key}" for net in (generator, discriminator)
                         for key, parameter in net.named_parameters()
                         if parameter.grad is None or not parameter.grad.abs().sum() > 0]
@@ -191,3 +198,77 @@ def test_mlp_has_the_tutorials_layer_sizes():
 def test_unknown_model_names_the_known_ones():
     with pytest.raises(GanvasError, match="unknown model 'nope'.*mlp"):
         get_model("nope")
+
+
+def test_lightweight_gates_large_maps_with_skip_layer_excitation_from_maps_4x_smaller():
+    torch.manual_seed(0)
+    generator, _ = build_pair("lightweight", (3, 32, 32))
+    sides = []
+    for module in generator.excitations:
+        module.register_forward_hook(lambda m, inputs, output: sides.append((inputs[0].shape[-1], output.shape[-1])))
+    generator.eval()
+    z = torch.randn(BATCH, generator.z_dim)
+    with torch.no_grad():
+        gated = generator(z)
+    assert sides == [(4, 16), (8, 32)]
+
+    for module in generator.excitations:  # force every gate open: the large map passes unchanged
+        module.register_forward_hook(lambda m, inputs, output: inputs[1])
+    with torch.no_grad():
+        ungated = generator(z)
+    assert not torch.allclose(gated, ungated, atol=1e-4)
+
+
+def test_skip_layer_excitation_scales_channels_by_gates_computed_from_the_small_map():
+    torch.manual_seed(0)
+    excitation = SkipLayerExcitation(small_channels=6, large_channels=5)
+    small, large = torch.randn(2, 6, 8, 8), torch.randn(2, 5, 32, 32)
+    gated = excitation(small, large)
+    gates = gated / large
+    assert torch.allclose(gates, gates[:, :, :1, :1].expand_as(gates), atol=1e-5)  # one gate per channel
+    assert ((gates > 0) & (gates < 1)).all()
+    assert not torch.allclose(excitation(torch.zeros_like(small), large), gated)
+
+
+def test_lightweight_auxiliary_loss_trains_the_decoder_and_the_trunk_and_goes_down():
+    torch.manual_seed(0)
+    _, discriminator = build_pair("lightweight", (3, 32, 32))
+    real = torch.rand(BATCH, 3, 32, 32) * 2 - 1
+    loss = discriminator.auxiliary_loss(real)
+    assert loss.shape == () and torch.isfinite(loss)
+    loss.backward()
+    for part in (discriminator.trunk, discriminator.decoder):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in part.parameters())
+
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(20):
+        optimizer.zero_grad()
+        loss = discriminator.auxiliary_loss(real)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_lightweight_trains_in_a_gan_with_its_auxiliary_loss_and_separate_d_passes():
+    config = preset_config("seed", model="lightweight", width=8, batch_size=4, loss="hinge")
+    gan = GAN(config, (3, 32, 32), torch.device("cpu"))
+    assert gan.separate_d_passes  # D has batch norm
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    reconstructed = []
+    auxiliary_loss = gan.discriminator.auxiliary_loss
+    gan.discriminator.auxiliary_loss = lambda images: reconstructed.append(images) or auxiliary_loss(images)
+    for step in range(2):
+        stats = gan.train_step(step, lambda i: (real, None))
+        assert torch.isfinite(stats).all(), f"step {step}: {stats}"
+    assert gan.weights_are_finite()
+    assert [torch.equal(images, real) for images in reconstructed] == [True, True]  # once per D step, on the reals
+
+
+@pytest.mark.parametrize("image_shape, counts", [((3, 32, 32), (1_929_123, 830_372)),
+                                                 ((3, 64, 64), (6_174_883, 3_080_100))])
+def test_lightweight_parameter_counts_at_the_default_width(image_shape, counts):
+    generator = build_generator("lightweight", image_shape=image_shape, z_dim=100)
+    discriminator = build_discriminator("lightweight", image_shape=image_shape)
+    assert tuple(sum(p.numel() for p in net.parameters()) for net in (generator, discriminator)) == counts

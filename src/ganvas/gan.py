@@ -134,6 +134,9 @@ class GAN:
         real_logits, fake_logits = self.d_logits(real, labels, fake, fake_labels)
         d_loss = self.objective.discriminator_loss(real_logits, fake_logits)
         total = d_loss
+        auxiliary = getattr(self.discriminator, "auxiliary_loss", None)
+        if callable(auxiliary):  # a D's own self-supervised loss (e.g. reconstructing the reals) trains with it
+            total = total + auxiliary(real)
         if config.gp_weight:
             total = total + config.gp_weight * gradient_penalty(self.discriminator, real, fake, self.noise, labels)
         if config.r1_gamma and step % config.r1_every == 0:

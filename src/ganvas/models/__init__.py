@@ -123,4 +123,4 @@ def discriminate(discriminator: nn.Module, images: torch.Tensor, labels: torch.T
 
 
 # Importing a model module registers it.
-from ganvas.models import dcgan, mlp, resnet  # noqa: E402,F401
+from ganvas.models import dcgan, lightweight, mlp, resnet  # noqa: E402,F401
