@@ -120,3 +120,4 @@ def test_resuming_a_checkpoint_of_another_architecture_is_refused(tiny_config, t
 def test_too_small_a_dataset_for_one_batch_is_a_clear_error(tiny_config, tmp_path):
     with pytest.raises(GanvasError, match="fewer than one batch"):
         train(tiny_config.replace(batch_size=1000), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -212,7 +212,8 @@ def run_train(args: argparse.Namespace) -> None:
 def run_sample(args: argparse.Namespace) -> None:
     from ganvas.images import to_uint8
     from ganvas.models import is_conditional
-    from ganvas.sampling import generate, load_generator, write_array, write_grid, write_images
+    from ganvas.images import write_grid
+    from ganvas.sampling import generate, load_generator, write_array, write_images
 
     generator, checkpoint = load_generator(args.target, args.device)
     # A conditional model's default grid is one row of 8 per class.
@@ -243,7 +244,8 @@ def run_interpolate(args: argparse.Namespace) -> None:
     from ganvas.animation import check_animation_path, write_animation
     from ganvas.images import to_uint8
     from ganvas.latents import gaussian_latents, keyframe_path, truncate
-    from ganvas.sampling import display_scale, generate_one_class, load_generator
+    from ganvas.images import display_scale
+    from ganvas.sampling import generate_one_class, load_generator
 
     check_animation_path(args.out)
     generator, checkpoint = load_generator(args.target, args.device)
@@ -258,7 +260,8 @@ def run_interpolate(args: argparse.Namespace) -> None:
 def run_variations(args: argparse.Namespace) -> None:
     from ganvas.images import to_uint8
     from ganvas.latents import truncate, variations
-    from ganvas.sampling import generate_one_class, load_generator, write_grid, write_images
+    from ganvas.images import write_grid
+    from ganvas.sampling import generate_one_class, load_generator, write_images
 
     generator, checkpoint = load_generator(args.target, args.device)
     z = truncate(variations(args.n, generator.z_dim, args.seed, args.strength), args.truncation)

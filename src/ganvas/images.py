@@ -46,3 +46,13 @@ def save_png(pixels: np.ndarray, path: Path, scale: int = 1) -> None:
     tmp = path.with_name(path.name + ".tmp")
     image.save(tmp, format="PNG")
     os.replace(tmp, path)
+
+
+def display_scale(pixels: np.ndarray) -> int:
+    """Nearest-neighbour upscaling for viewing: small images (under 64 px wide) are shown twice as large."""
+    return 2 if pixels.shape[2] < 64 else 1
+
+
+def write_grid(pixels: np.ndarray, path: Path, columns: int | None = None) -> None:
+    """A grid PNG of uint8 images (N, H, W[, C]), enlarged for viewing when they are small."""
+    save_png(make_grid(pixels, columns), path, scale=display_scale(pixels))

@@ -10,7 +10,7 @@ from torch import nn
 
 from ganvas.checkpoint import Checkpoint, load_checkpoint, load_weights_into, resolve_checkpoint
 from ganvas.devices import resolve_device
-from ganvas.images import make_grid, save_png, to_pil
+from ganvas.images import to_pil
 from ganvas.errors import GanvasError
 from ganvas.latents import balanced_labels, gaussian_latents, truncate
 from ganvas.models import build_generator, generate_in_batches, is_conditional
@@ -60,15 +60,6 @@ def generate_one_class(generator: nn.Module, z: torch.Tensor, class_index: int |
     if class_index is None and is_conditional(generator):
         class_index = 0
     return generate_in_batches(generator, z, sample_labels(generator, len(z), class_index))
-
-
-def display_scale(pixels: np.ndarray) -> int:
-    """Nearest-neighbour upscaling for viewing: small images (under 64 px wide) are shown twice as large."""
-    return 2 if pixels.shape[2] < 64 else 1
-
-
-def write_grid(pixels: np.ndarray, path: Path, columns: int | None = None) -> None:
-    save_png(make_grid(pixels, columns), path, scale=display_scale(pixels))
 
 
 def write_images(pixels: np.ndarray, directory: Path) -> None:

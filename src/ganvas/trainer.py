@@ -27,7 +27,7 @@ from ganvas.config import TrainConfig, save_config, with_default_length
 from ganvas.data import ImageDataset, load_dataset, load_image_folder, to_model_range
 from ganvas.devices import resolve_device
 from ganvas.errors import GanvasError
-from ganvas.images import make_grid, save_png, to_uint8
+from ganvas.images import to_uint8, write_grid
 from ganvas.gan import GAN, STEP_STATS, Batch
 from ganvas.latents import balanced_labels, gaussian_latents
 from ganvas.metrics import load_evaluator
@@ -94,9 +94,8 @@ class RunFiles:
             handle.write(json.dumps(entry) + "\n")
 
     def save_samples(self, images: torch.Tensor, step: int, columns: int | None = None) -> Path:
-        pixels = make_grid(to_uint8(images), columns)
         path = self.run_dir / SAMPLES_DIR / f"step-{step:08d}.png"
-        save_png(pixels, path, scale=2 if images.shape[-1] < 64 else 1)
+        write_grid(to_uint8(images), path, columns)
         shutil.copyfile(path, self.run_dir / SAMPLES_DIR / "latest.png")
         return path
 
@@ -159,10 +158,10 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     torch_device = resolve_device(device)
     dataset = load_training_data(config)
     gan = GAN(config, dataset.image_shape, torch_device, dataset.num_classes)
-    prepare_run_dir(run_dir, resume, overwrite)
     sampler = BatchSampler(to_model_range(dataset.images).to(torch_device),
                            dataset.labels.to(torch_device) if gan.num_classes else None,
                            config.batch_size, config.seed)
+    prepare_run_dir(run_dir, resume, overwrite)  # only now: a run that cannot start leaves no folder behind
     target_steps = config.steps or (
         math.ceil(config.epochs * sampler.steps_per_epoch / config.n_critic) if config.epochs else None)
     files = RunFiles(run_dir)
