@@ -13,6 +13,11 @@ from ganvas.errors import GanvasError
 LENGTH_OPTIONS = ("steps", "epochs", "minutes")
 
 
+def add_target_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="RUN_OR_CHECKPOINT",
+                        help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:NAME (e.g. RUN:best)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganvas", description="Make art with generative adversarial networks.")
     parser.add_argument("--version", action="version", version=f"ganvas {ganvas.__version__}")
@@ -83,8 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="generate images from a trained run or checkpoint",
                                  description="Generate images. With no output option, writes a grid to sample.png.")
-    sample.add_argument("target", metavar="RUN_OR_CHECKPOINT",
-                        help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:NAME")
+    add_target_argument(sample)
     sample.add_argument("--n", type=int, help="how many images (default 64; a conditional model: 8 per class, "
                                                "a row each)")
     sample.add_argument("--class", dest="class_index", type=int, metavar="K",
@@ -100,8 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     interpolate = commands.add_parser(
         "interpolate", help="animate a walk through latent space: a GIF or MP4 (docs/generate.md)",
         description="Walk along great-circle arcs from the latent of each seed to the next, as an animation.")
-    interpolate.add_argument("target", metavar="RUN_OR_CHECKPOINT",
-                             help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:NAME")
+    add_target_argument(interpolate)
     interpolate.add_argument("--seeds", type=seed_list, required=True, metavar="S1,S2,..",
                              help="keyframes: one latent per seed, e.g. 1,7,42,3 (at least 2)")
     interpolate.add_argument("--frames", type=int, default=60, help="frames in all (default 60)")
@@ -125,8 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     variations = commands.add_parser(
         "variations", help="images near one image in latent space, as a grid (docs/generate.md)",
         description="The image of --seed (the first tile) and neighbours made by mixing its latent with noise.")
-    variations.add_argument("target", metavar="RUN_OR_CHECKPOINT",
-                            help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:NAME")
+    add_target_argument(variations)
     variations.add_argument("--seed", type=int, default=0, help="the original image's seed (as in `sample`)")
     variations.add_argument("--n", type=int, default=16, help="images, the original included (default 16)")
     variations.add_argument("--strength", type=float, default=0.3,
@@ -143,8 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="measure sample quality (FID, KID, precision/recall, classes) against real data",
         description="Score a generator against its dataset, beside the real-vs-real floor on the same number "
                     "of images. Data options default to the ones the run was trained with.")
-    evaluate.add_argument("target", metavar="RUN_OR_CHECKPOINT",
-                          help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:best")
+    add_target_argument(evaluate)
     evaluate.add_argument("--n", type=int, default=10_000,
                           help="generated images (default 10000; at most half the real images, see docs/metrics.md)")
     evaluate.add_argument("--seed", type=int, default=0, help="latent seed")
