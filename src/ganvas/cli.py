@@ -13,9 +13,11 @@ from ganvas.errors import GanvasError
 LENGTH_OPTIONS = ("steps", "epochs", "minutes")
 
 
-def add_target_argument(parser: argparse.ArgumentParser) -> None:
+def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """The checkpoint to load and the device to run it on, for every command that uses a trained generator."""
     parser.add_argument("target", metavar="RUN_OR_CHECKPOINT",
                         help="a run folder (its latest checkpoint), a checkpoint folder, or RUN:NAME (e.g. RUN:best)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="generate images from a trained run or checkpoint",
                                  description="Generate images. With no output option, writes a grid to sample.png.")
-    add_target_argument(sample)
+    add_checkpoint_arguments(sample)
     sample.add_argument("--n", type=int, help="how many images (default 64; a conditional model: 8 per class, "
                                                "a row each)")
     sample.add_argument("--class", dest="class_index", type=int, metavar="K",
@@ -98,13 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
     sample.add_argument("--npy", type=Path, help="write a uint8 array (N,H,W) or (N,H,W,C) as .npy")
     add_truncation_option(sample)
-    sample.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     sample.set_defaults(handler=run_sample)
 
     interpolate = commands.add_parser(
         "interpolate", help="animate a walk through latent space: a GIF or MP4 (docs/generate.md)",
         description="Walk along great-circle arcs from the latent of each seed to the next, as an animation.")
-    add_target_argument(interpolate)
+    add_checkpoint_arguments(interpolate)
     interpolate.add_argument("--seeds", type=seed_list, required=True, metavar="S1,S2,..",
                              help="keyframes: one latent per seed, e.g. 1,7,42,3 (at least 2)")
     interpolate.add_argument("--frames", type=int, default=60, help="frames in all (default 60)")
@@ -122,13 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_truncation_option(interpolate)
     interpolate.add_argument("--out", type=Path, required=True, help="walk.gif or walk.mp4 (MP4: pip install "
                                                                      "'ganvas[video]')")
-    interpolate.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     interpolate.set_defaults(handler=run_interpolate)
 
     variations = commands.add_parser(
         "variations", help="images near one image in latent space, as a grid (docs/generate.md)",
         description="The image of --seed (the first tile) and neighbours made by mixing its latent with noise.")
-    add_target_argument(variations)
+    add_checkpoint_arguments(variations)
     variations.add_argument("--seed", type=int, default=0, help="the original image's seed (as in `sample`)")
     variations.add_argument("--n", type=int, default=16, help="images, the original included (default 16)")
     variations.add_argument("--strength", type=float, default=0.3,
@@ -138,14 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_truncation_option(variations)
     variations.add_argument("--out", type=Path, help="write a grid PNG here (default variations.png)")
     variations.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
-    variations.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     variations.set_defaults(handler=run_variations)
 
     evaluate = commands.add_parser(
         "evaluate", help="measure sample quality (FID, KID, precision/recall, classes) against real data",
         description="Score a generator against its dataset, beside the real-vs-real floor on the same number "
                     "of images. Data options default to the ones the run was trained with.")
-    add_target_argument(evaluate)
+    add_checkpoint_arguments(evaluate)
     evaluate.add_argument("--n", type=int, default=10_000,
                           help="generated images (default 10000; at most half the real images, see docs/metrics.md)")
     evaluate.add_argument("--seed", type=int, default=0, help="latent seed")
@@ -153,7 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", help="read the dataset's IDX files from this folder")
     evaluate.add_argument("--split", choices=["train", "test"], help="the real images to compare with")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    evaluate.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     evaluate.set_defaults(handler=run_evaluate)
 
     presets = commands.add_parser("presets", help="list the named training presets")
