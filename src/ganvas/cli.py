@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "relativistic")
     model.add_argument("--z-dim", type=int, help="latent size (default 100)")
     model.add_argument("--width", type=int, help="channels of the conv models (default: the model's own)")
-    model.add_argument("--spectral-norm", action="store_true", default=None,
+    model.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
                        help="spectral norm on D's layers (models that offer it)")
     model.add_argument("--batch-size", type=int, help="images per batch (default 128)")
     model.add_argument("--lr", type=float, help="learning rate of both networks (default 2e-4)")
@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     variations.set_defaults(handler=run_variations)
 
     evaluate = commands.add_parser(
-        "evaluate", help="measure sample quality (FID, KID, precision/recall, classes) against real data",
+        "evaluate", help="measure sample quality against the real data (digits: FID, precision/recall, classes; "
+                    "your own images: thumbnail precision/recall, copies, diversity)",
         description="Score a generator against its dataset, beside the real-vs-real floor on the same number "
                     "of images. Data options default to the ones the run was trained with.")
     add_checkpoint_arguments(evaluate)
@@ -173,6 +174,7 @@ def seed_list(text: str) -> list[int]:
 
 def train_config(args: argparse.Namespace):
     from ganvas.config import TrainConfig, load_config, preset_config, read_options_file, validate
+    from ganvas.data import count_images
 
     if args.lr is not None:
         args.lr_g = args.lr if args.lr_g is None else args.lr_g
@@ -183,7 +185,8 @@ def train_config(args: argparse.Namespace):
     if args.resume is None:
         from_file = read_options_file(args.config) if args.config else {}
         preset = args.preset or from_file.pop("preset", None) or "seed"
-        return preset_config(preset, **{**from_file, **{k: v for k, v in flags.items() if v is not None}})
+        return preset_config(preset, count_images=lambda config: count_images(config.data, config.dataset, config.split),
+                             **{**from_file, **{k: v for k, v in flags.items() if v is not None}})
     changed = [name for name in run_options if flags[name] is not None]
     if changed or args.preset or args.config or args.run or args.overwrite:
         given = ["--" + n.replace("_", "-") for n in changed] + ["--preset"] * bool(args.preset)
@@ -280,31 +283,40 @@ def run_variations(args: argparse.Namespace) -> None:
 def run_evaluate(args: argparse.Namespace) -> None:
     import json
 
-    from ganvas.data import load_dataset
+    from ganvas.config import config_from_dict
+    from ganvas.data import load_training_data
     from ganvas.metrics import load_evaluator
-    from ganvas.metrics.quality import QualityJudge, check_evaluable, format_table
+    from ganvas.metrics.pixels import PIXEL_METRIC_LABELS, PixelJudge
+    from ganvas.metrics.quality import METRIC_LABELS, QualityJudge, check_evaluable, format_table
     from ganvas.sampling import generate, load_generator
 
     if args.n < 2:
         raise GanvasError(f"--n must be at least 2, got {args.n}")
     generator, checkpoint = load_generator(args.target, args.device)
-    trained_on = checkpoint.meta.get("config", {})
-    dataset = load_dataset(args.dataset or trained_on.get("dataset", "mnist"),
-                           args.split or trained_on.get("split", "train"),
-                           args.data_dir or trained_on.get("data_dir"))
-    check_evaluable(dataset)
-    judge = QualityJudge(dataset, load_evaluator(args.device), args.n)
+    config = config_from_dict(checkpoint.meta["config"], f"{checkpoint.path}/meta.json")
+    named = {key: value for key, value in
+             {"dataset": args.dataset, "split": args.split, "data_dir": args.data_dir}.items() if value}
+    if named:  # compare with a named dataset instead of the run's own data
+        config = config.replace(data=None, size=None, labels=False, **named)
+    dataset = load_training_data(config)
+    if config.data is None:  # the named datasets are digits (or clothes) at 28 px: the evaluator's features
+        check_evaluable(dataset)
+        judge, labels, measures = QualityJudge(dataset, load_evaluator(args.device), args.n), METRIC_LABELS, "digits"
+    else:
+        judge, labels, measures = PixelJudge(dataset, args.n), PIXEL_METRIC_LABELS, "thumbnails"
     report = judge.report(lambda count: generate(generator, count, args.seed))
     if args.json:
         print(json.dumps({"checkpoint": str(checkpoint.path), "step": checkpoint.step, "dataset": dataset.name,
-                          "images": report.count, "generated": report.generated,
+                          "measures": measures, "images": report.count, "generated": report.generated,
                           "real_floor": report.real_floor}, indent=2))
         return
     print(f"{checkpoint.path} (step {checkpoint.step}): {report.count} generated images against {report.count} "
           f"real {dataset.name} images; the floor is {report.count} other real images against the same ones")
+    if measures == "thumbnails":
+        print("measured on 16x16 thumbnails, with no trained judge (docs/metrics.md, \"Your own images\")")
     if report.count < args.n:
         print(f"(--n {args.n} reduced to {report.count}: the floor needs two disjoint sets of real images)")
-    print(format_table(report))
+    print(format_table(report, labels))
 
 
 def run_presets(args: argparse.Namespace) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -86,6 +87,31 @@ class TrainConfig:
 class Preset:
     description: str
     options: dict[str, Any]
+    # A preset that suits itself to the data: more options from (image count, the options the user chose).
+    for_data: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None
+
+
+ART_SMALL_SET = 5000  # below this many images D memorises the set unless it sees augmented images (DiffAugment)
+ART_LARGE_SIDE = 128  # from this side up the art preset takes the lightweight model (meant for a GPU)
+
+
+def art_options(image_count: int, chosen: dict[str, Any]) -> dict[str, Any]:
+    """The `art` preset's settings for a data set of `image_count` images and the options the user chose.
+
+    Measured on squimoji (87 images, 32 px, docs/art.md): a spectral-norm DCGAN with hinge loss, an EMA of G
+    and the full DiffAugment policy learns recognisable, varied images in 10 CPU minutes.
+    """
+    side = chosen.get("size") or 28  # the named data sets are 28 px
+    model = chosen.get("model") or ("lightweight" if side >= ART_LARGE_SIDE else "dcgan")
+    small = image_count < ART_SMALL_SET
+    # Batches of 32 for small sets (64 for large ones), but at most half the images, so an epoch has two steps.
+    batch_size = 64 if not small else max(1, min(32, 2 ** int(math.log2(max(image_count // 2, 1)))))
+    options = {"model": model, "width": 32, "loss": "hinge", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0,
+               "beta2": 0.9, "ema_decay": 0.999, "batch_size": batch_size,
+               "augment": "translation,cutout,color" if small else "translation"}
+    if model in ("dcgan", "dcgan-cond"):  # the other conv models have spectral norm built in
+        options["spectral_norm"] = True
+    return options
 
 
 PRESETS: dict[str, Preset] = {
@@ -115,6 +141,13 @@ PRESETS: dict[str, Preset] = {
         "least-squares GAN (Mao et al. 2017) on the tutorial's MLPs and optimizer",
         {"loss": "lsgan"},
     ),
+    "art": Preset(
+        "for your own images: picks model, batch and augmentation from the image count and --size (DCGAN with a "
+        "spectral-norm D up to 64 px, lightweight from 128; DiffAugment on sets under 5,000 images), hinge loss, "
+        "EMA of G (docs/art.md)",
+        {},
+        for_data=art_options,
+    ),
     "hinge": Preset(
         "hinge loss with a spectral-norm DCGAN discriminator (Miyato et al. 2018), TTUR (lr_d 4e-4, lr_g 1e-4), "
         "Adam betas (0, 0.9)",
@@ -124,11 +157,22 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def preset_config(name: str, **overrides: Any) -> TrainConfig:
-    """The named preset with user overrides (options left as None are not overrides)."""
+def preset_config(name: str, count_images: Callable[[TrainConfig], int] | None = None,
+                  **overrides: Any) -> TrainConfig:
+    """The named preset with user overrides (options left as None are not overrides).
+
+    Presets that suit themselves to the data (`art`) call count_images on a config naming the data set.
+    """
     if name not in PRESETS:
         raise GanvasError(f"unknown preset {name!r}; choose one of: {', '.join(sorted(PRESETS))} (see `ganvas presets`)")
-    options = {**PRESETS[name].options, **{k: v for k, v in overrides.items() if v is not None}}
+    preset = PRESETS[name]
+    chosen = {k: v for k, v in overrides.items() if v is not None}
+    options = {**preset.options, **chosen}
+    if preset.for_data is not None:
+        if count_images is None:
+            raise GanvasError(f"preset {name} picks its settings from the data set and needs its image count")
+        image_count = count_images(TrainConfig(preset=name, **options))
+        options = {**preset.options, **preset.for_data(image_count, chosen), **chosen}
     return validate(TrainConfig(preset=name, **options))
 
 

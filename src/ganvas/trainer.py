@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ganvas import checkpoint as ckpt
 from ganvas.config import TrainConfig, save_config, with_default_length
-from ganvas.data import ImageDataset, load_dataset, load_image_folder, to_model_range
+from ganvas.data import ImageDataset, load_training_data, to_model_range
 from ganvas.devices import resolve_device
 from ganvas.errors import GanvasError
 from ganvas.images import to_uint8, write_grid
@@ -180,13 +180,6 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     return _loop(gan, sampler, files, monitor, step, saved_step, target_steps, config, progress)
 
 
-def load_training_data(config: TrainConfig) -> ImageDataset:
-    if config.data is not None:
-        return load_image_folder(config.data, config.size, fit=config.fit, channels=config.channels,
-                                 background=config.background, labels=config.labels)
-    return load_dataset(config.dataset, config.split, config.data_dir)
-
-
 def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | None) -> str:
     length = f"to step {target_steps}" if target_steps else ""
     if config.minutes:
@@ -194,7 +187,7 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
     return (f"preset {config.preset}, model {config.model}, loss {config.loss}, "
             f"{dataset.name}{'' if config.data else ' ' + config.split} "
             f"({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}), "
-            f"batch {config.batch_size}, {length}")
+            f"batch {config.batch_size}{', DiffAugment ' + config.augment if config.augment else ''}, {length}")
 
 
 class QualityMonitor:

@@ -2,14 +2,20 @@
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
+from ganvas.data.folder import count_image_files
 from ganvas.data.folder import load_image_folder as load_image_folder  # re-exported: your own images
 from ganvas.data.mnist import load_mnist
 from ganvas.errors import DataError
 
+if TYPE_CHECKING:
+    from ganvas.config import TrainConfig
+
 DATASETS = ("mnist", "fashion-mnist")
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}  # MNIST and Fashion-MNIST alike
 
 
 @dataclass
@@ -40,6 +46,27 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
         num_classes=10,
         name=name,
     )
+
+
+def load_training_data(config: "TrainConfig") -> ImageDataset:
+    """The images a run trains on: its own folder or zip (--data), else its named dataset."""
+    if config.data is not None:
+        return load_image_folder(config.data, config.size, fit=config.fit, channels=config.channels,
+                                 background=config.background, labels=config.labels)
+    return load_dataset(config.dataset, config.split, config.data_dir)
+
+
+def count_images(data: str | os.PathLike | None, dataset: str, split: str) -> int:
+    """How many images a run will train on, known before anything is decoded or downloaded.
+
+    A folder or zip counts its image files (unreadable ones included); a named dataset its split's size.
+    """
+    if data is not None:
+        return count_image_files(data)
+    if dataset not in DATASETS or split not in SPLIT_SIZES:
+        raise DataError(f"unknown dataset {dataset!r} or split {split!r}; datasets: {', '.join(DATASETS)}, "
+                        f"splits: {', '.join(SPLIT_SIZES)}")
+    return SPLIT_SIZES[split]
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:

@@ -98,6 +98,12 @@ def load_image_folder(
     )
 
 
+def count_image_files(path: str | os.PathLike) -> int:
+    """How many image files a folder or zip holds, by their names alone (nothing is decoded)."""
+    with _image_source(Path(path).expanduser()) as (files, _):
+        return len(files)
+
+
 def _check_options(size: int, fit: str, channels: str, background: str | None) -> None:
     if not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
         raise DataError(f"image size {size!r} is out of range; choose a whole number from {MIN_SIZE} to {MAX_SIZE}")

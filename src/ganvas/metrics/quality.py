@@ -98,8 +98,8 @@ METRIC_LABELS = {
 }
 
 
-def format_table(report: QualityReport) -> str:
+def format_table(report: QualityReport, labels: dict[str, tuple[str, str]] = METRIC_LABELS) -> str:
     lines = [f"{'metric':<24}{'generated':>12}{'real floor':>12}   better",
              *(f"{label:<24}{report.generated[key]:>12.4g}{report.real_floor[key]:>12.4g}   {better}"
-               for key, (label, better) in METRIC_LABELS.items())]
+               for key, (label, better) in labels.items())]
     return "\n".join(lines)

@@ -147,6 +147,18 @@ def _fraction_inside(points: np.ndarray, manifold: np.ndarray, radii_squared: np
     return float(inside.mean())
 
 
+def nearest_distances(points: np.ndarray, reference: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
+    """Distance from each point to its nearest reference row; skip[i] names a reference row point i ignores."""
+    points, reference = _as_matrix(points), _as_matrix(reference, min_rows=2)
+    nearest = np.empty(len(points))
+    for rows in _row_blocks(len(points)):
+        squared = _squared_distances(points[rows], reference)
+        if skip is not None:
+            squared[np.arange(len(squared)), skip[rows]] = np.inf
+        nearest[rows] = np.sqrt(squared.min(axis=1))
+    return nearest
+
+
 def precision_recall(real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 3) -> PrecisionRecall:
     """Improved precision and recall (Kynkäänniemi et al., 2019).
 
