@@ -178,3 +178,25 @@ def test_evaluate_a_run_on_your_own_images(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["measures"] == "thumbnails" and report["images"] == 8
     assert set(report["generated"]) == set(report["real_floor"]) >= {"precision", "recall", "near_copies"}
+
+
+def test_thumbnail_alarms_fire_on_collapse_and_copying_and_stay_quiet_on_the_floor(tmp_path):
+    dataset = blob_dataset(tmp_path)
+    judge = PixelJudge(dataset, count=20)
+    assert judge.alarms(judge.real_floor) == {"mode_collapse": None, "copying": None}
+    copies = judge.alarms(judge.judge(to_model_range(dataset.images)))
+    assert copies["copying"].startswith("G is copying: 100% of generated images")
+    collapsed = judge.alarms(judge.judge(to_model_range(dataset.images[:1]).repeat(20, 1, 1, 1)))
+    assert "0% as varied" in collapsed["mode_collapse"]
+
+
+def test_training_on_your_own_images_measures_thumbnails_without_a_best_checkpoint(tmp_path):
+    folder = blob_folder(tmp_path / "art", 16)
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "art", "--data", str(folder), "--size", "16", "--width", "8", "--steps", "2",
+                 "--eval-every", "1", "--run", str(run), "--no-progress"]) == 0
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    measured = [line for line in lines if "quality" in line]
+    assert [line["step"] for line in measured] == [1, 2]
+    assert {"precision", "recall", "near_copies", "diversity"} <= set(measured[0]["quality"])
+    assert not (run / "checkpoints" / "best").exists()

@@ -285,9 +285,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
     from ganvas.config import config_from_dict
     from ganvas.data import load_training_data
-    from ganvas.metrics import load_evaluator
-    from ganvas.metrics.pixels import PIXEL_METRIC_LABELS, PixelJudge
-    from ganvas.metrics.quality import METRIC_LABELS, QualityJudge, check_evaluable, format_table
+    from ganvas.metrics.judges import judge_for
+    from ganvas.metrics.quality import format_table
     from ganvas.sampling import generate, load_generator
 
     if args.n < 2:
@@ -299,24 +298,20 @@ def run_evaluate(args: argparse.Namespace) -> None:
     if named:  # compare with a named dataset instead of the run's own data
         config = config.replace(data=None, size=None, labels=False, **named)
     dataset = load_training_data(config)
-    if config.data is None:  # the named datasets are digits (or clothes) at 28 px: the evaluator's features
-        check_evaluable(dataset)
-        judge, labels, measures = QualityJudge(dataset, load_evaluator(args.device), args.n), METRIC_LABELS, "digits"
-    else:
-        judge, labels, measures = PixelJudge(dataset, args.n), PIXEL_METRIC_LABELS, "thumbnails"
+    judge = judge_for(dataset, own_images=config.data is not None, count=args.n, device=args.device)
     report = judge.report(lambda count: generate(generator, count, args.seed))
     if args.json:
         print(json.dumps({"checkpoint": str(checkpoint.path), "step": checkpoint.step, "dataset": dataset.name,
-                          "measures": measures, "images": report.count, "generated": report.generated,
+                          "measures": judge.measures, "images": report.count, "generated": report.generated,
                           "real_floor": report.real_floor}, indent=2))
         return
     print(f"{checkpoint.path} (step {checkpoint.step}): {report.count} generated images against {report.count} "
           f"real {dataset.name} images; the floor is {report.count} other real images against the same ones")
-    if measures == "thumbnails":
+    if judge.measures == "thumbnails":
         print("measured on 16x16 thumbnails, with no trained judge (docs/metrics.md, \"Your own images\")")
     if report.count < args.n:
         print(f"(--n {args.n} reduced to {report.count}: the floor needs two disjoint sets of real images)")
-    print(format_table(report, labels))
+    print(format_table(report, judge.labels))
 
 
 def run_presets(args: argparse.Namespace) -> None:

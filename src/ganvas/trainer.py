@@ -30,9 +30,10 @@ from ganvas.errors import GanvasError
 from ganvas.images import to_uint8, write_grid
 from ganvas.gan import GAN, STEP_STATS, Batch
 from ganvas.latents import balanced_labels, gaussian_latents
-from ganvas.metrics import load_evaluator
-from ganvas.metrics.alarms import AlarmBoard, discriminator_overpowering, mode_collapse
-from ganvas.metrics.quality import QualityJudge, check_evaluable
+from ganvas.metrics.alarms import AlarmBoard, discriminator_overpowering
+from ganvas.metrics.judges import judge_for
+from ganvas.metrics.pixels import PixelJudge
+from ganvas.metrics.quality import QualityJudge
 from ganvas.plots import plot_curves
 
 METRICS_FILE = "metrics.jsonl"
@@ -191,9 +192,13 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
 
 
 class QualityMonitor:
-    """Quality metrics every eval_every steps, alarms, and the `best` checkpoint by FID."""
+    """Quality metrics every eval_every steps, alarms, and the `best` checkpoint where the judge ranks one.
 
-    def __init__(self, judge: QualityJudge | None, config: TrainConfig, files: RunFiles, num_classes: int | None):
+    Named datasets (digits) are judged by the MNIST evaluator; your own images (--data) on thumbnails.
+    """
+
+    def __init__(self, judge: QualityJudge | PixelJudge | None, config: TrainConfig, files: RunFiles,
+                 num_classes: int | None):
         self.judge = judge
         self.files = files
         self.latents = gaussian_latents(judge.count, config.z_dim, config.seed + 2) if judge else None
@@ -201,7 +206,7 @@ class QualityMonitor:
         self.alarms = AlarmBoard()
         best = files.run_dir / ckpt.CHECKPOINTS_DIR / BEST
         quality = ckpt.load_checkpoint(best).meta.get("quality") if best.is_dir() else None
-        self.best_fid = quality["fid"] if quality else math.inf
+        self.best = quality[judge.best_key] if quality and judge and judge.best_key else math.inf
 
     @classmethod
     def for_run(cls, config: TrainConfig, dataset: ImageDataset, device: torch.device, files: RunFiles,
@@ -209,11 +214,11 @@ class QualityMonitor:
         if config.eval_every == 0:
             return cls(None, config, files, num_classes)
         try:
-            check_evaluable(dataset)
+            judge = judge_for(dataset, own_images=config.data is not None, count=config.eval_images, device=device)
         except GanvasError as why:
             files.log(f"no quality metrics for this run: {why}")
             return cls(None, config, files, num_classes)
-        return cls(QualityJudge(dataset, load_evaluator(device), config.eval_images), config, files, num_classes)
+        return cls(judge, config, files, num_classes)
 
     def check_losses(self, step: int) -> None:
         self._say(step, {"d_overpowering_g": discriminator_overpowering(
@@ -224,9 +229,10 @@ class QualityMonitor:
             return None
         quality = self.judge.judge(gan.generate(self.latents, self.labels))
         self.files.record({"step": step, "quality": quality})
-        self._say(step, {"mode_collapse": mode_collapse(quality, self.judge.real_floor)})
-        if quality["fid"] < self.best_fid:
-            self.best_fid = quality["fid"]
+        self._say(step, self.judge.alarms(quality))
+        key = self.judge.best_key
+        if key and quality[key] < self.best:
+            self.best = quality[key]
             gan.save(self.files.run_dir, step, name=BEST, quality=quality)
         return quality
 
@@ -277,8 +283,7 @@ def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, monitor: QualityMoni
             if config.eval_every and step % config.eval_every == 0:
                 quality = monitor.evaluate(gan, step)
                 if quality:
-                    bar.set_postfix(fid=f"{quality['fid']:.1f}", classes=f"{quality['class_coverage']:.0f}",
-                                    refresh=False)
+                    bar.set_postfix(monitor.judge.summary(quality), refresh=False)
             if step % config.sample_every == 0:
                 files.save_samples(gan.generate(fixed_z, fixed_labels), step, columns)
                 files.plot_losses()

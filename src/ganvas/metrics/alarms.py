@@ -12,6 +12,9 @@ from typing import Any
 # Mode collapse: well below what real data scores on the same images.
 COLLAPSE_MISSING_CLASSES = 3  # classes covered by real data but not by samples
 COLLAPSE_DIVERSITY_FRACTION = 0.5  # samples' diversity as a fraction of real data's
+# Your own images (thumbnail measures): collapse and copying, against the training set's own numbers.
+THUMBNAIL_COLLAPSE_DIVERSITY = 0.5  # generated thumbnails' diversity as a fraction of the training set's
+COPYING_EXCESS = 0.3  # near-copies above the real floor's share by this much
 # D overpowering G: D all but perfect while G's loss climbs, over the last few log lines.
 OVERPOWER_WINDOW = 5
 OVERPOWER_ACCURACY = 0.95
@@ -26,6 +29,21 @@ def mode_collapse(generated: dict[str, float], real_floor: dict[str, float]) -> 
     return (f"mode collapse: samples cover {generated['class_coverage']:.0f} classes (real data "
             f"{real_floor['class_coverage']:.0f}) with diversity {diversity_ratio:.0%} of real data's; "
             "try a stabler preset (`ganvas presets`), a lower --lr-g, or another --seed")
+
+
+def thumbnail_collapse(generated: dict[str, float]) -> str | None:
+    if generated["diversity"] >= THUMBNAIL_COLLAPSE_DIVERSITY:
+        return None
+    return (f"mode collapse: generated images are {generated['diversity']:.0%} as varied as the training images; "
+            "try more --augment, a lower --lr-g, or another --seed")
+
+
+def copying(generated: dict[str, float], real_floor: dict[str, float]) -> str | None:
+    if generated["near_copies"] <= real_floor["near_copies"] + COPYING_EXCESS:
+        return None
+    return (f"G is copying: {generated['near_copies']:.0%} of generated images are near-copies of training images "
+            f"(real images among themselves: {real_floor['near_copies']:.0%}); D has memorised the set: use "
+            "--augment translation,cutout,color, fewer steps, or more images")
 
 
 def discriminator_overpowering(history: list[dict[str, Any]]) -> str | None:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ganvas.data import ImageDataset, to_model_range
 from ganvas.errors import GanvasError
+from ganvas.metrics.alarms import copying, thumbnail_collapse
 from ganvas.metrics.quality import QualityReport
 from ganvas.metrics.stats import diversity, nearest_distances, precision_recall
 
@@ -64,6 +65,10 @@ class PixelJudge:
     for in the whole training set.
     """
 
+    measures = "thumbnails"
+    labels = PIXEL_METRIC_LABELS
+    best_key = None  # no single number ranks checkpoints of art well enough to pick one automatically
+
     def __init__(self, dataset: ImageDataset, count: int, seed: int = 0):
         if len(dataset) < MIN_IMAGES:
             raise GanvasError(f"{dataset.name} has {len(dataset)} images; measuring quality needs at least "
@@ -78,13 +83,16 @@ class PixelJudge:
         # How far apart the training images are: each one's distance to its nearest other training image.
         everyone = np.arange(len(dataset))
         self.real_spacing = float(np.median(nearest_distances(self.real_all, self.real_all, skip=everyone)))
+        self._floor: dict[str, float] | None = None
         if self.real_spacing == 0:
             raise GanvasError(f"{dataset.name}: most images have an exact duplicate in the set; remove the "
                               "duplicates to measure quality")
 
     @property
     def real_floor(self) -> dict[str, float]:
-        return self._scores(self.real_b_images, skip=self.real_b)
+        if self._floor is None:
+            self._floor = self._scores(self.real_b_images, skip=self.real_b)
+        return self._floor
 
     def judge(self, images: torch.Tensor) -> dict[str, float]:
         """Metrics of generated images in [-1, 1] (N >= count, the first `count` are used)."""
@@ -107,3 +115,12 @@ class PixelJudge:
 
     def report(self, generate: Callable[[int], torch.Tensor]) -> QualityReport:
         return QualityReport(self.count, self.judge(generate(self.count)), self.real_floor)
+
+    def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
+        return {"mode_collapse": thumbnail_collapse(quality), "copying": copying(quality, self.real_floor)}
+
+    @staticmethod
+    def summary(quality: dict[str, float]) -> dict[str, str]:
+        """The numbers worth a place on the progress bar."""
+        return {"precision": f"{quality['precision']:.2f}", "recall": f"{quality['recall']:.2f}",
+                "copies": f"{quality['near_copies']:.0%}"}

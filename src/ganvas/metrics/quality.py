@@ -18,6 +18,7 @@ import torch
 
 from ganvas.data import ImageDataset, to_model_range
 from ganvas.errors import GanvasError
+from ganvas.metrics.alarms import mode_collapse
 from ganvas.metrics.evaluator import MnistEvaluator
 from ganvas.metrics.stats import Embedding, all_metrics
 from ganvas.paths import ganvas_home
@@ -48,6 +49,19 @@ def reference_embedding(dataset: ImageDataset, evaluator: MnistEvaluator) -> Emb
     return embedding
 
 
+# name in all_metrics -> (label, which way is better)
+METRIC_LABELS = {
+    "fid": ("FID", "lower"),
+    "kid": ("KID", "lower"),
+    "precision": ("precision", "higher"),
+    "recall": ("recall", "higher"),
+    "inception_score": ("Inception Score", "higher"),
+    "class_coverage": ("classes covered", "higher"),
+    "class_kl": ("KL(classes || uniform)", "lower"),
+    "diversity": ("diversity", "higher"),
+}
+
+
 @dataclass
 class QualityReport:
     count: int  # images on each side of every comparison
@@ -57,6 +71,10 @@ class QualityReport:
 
 class QualityJudge:
     """Scores generators against a dataset: two fixed, disjoint real subsets of `count` images each."""
+
+    measures = "digits"
+    labels = METRIC_LABELS
+    best_key = "fid"  # the trainer keeps the checkpoint where this is lowest as `best`
 
     def __init__(self, dataset: ImageDataset, evaluator: MnistEvaluator, count: int, seed: int = 0):
         real = reference_embedding(dataset, evaluator)
@@ -84,21 +102,16 @@ class QualityJudge:
     def report(self, generate: Callable[[int], torch.Tensor]) -> QualityReport:
         return QualityReport(self.count, self.judge(generate(self.count)), self.real_floor)
 
+    def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
+        return {"mode_collapse": mode_collapse(quality, self.real_floor)}
 
-# name in all_metrics -> (label, which way is better)
-METRIC_LABELS = {
-    "fid": ("FID", "lower"),
-    "kid": ("KID", "lower"),
-    "precision": ("precision", "higher"),
-    "recall": ("recall", "higher"),
-    "inception_score": ("Inception Score", "higher"),
-    "class_coverage": ("classes covered", "higher"),
-    "class_kl": ("KL(classes || uniform)", "lower"),
-    "diversity": ("diversity", "higher"),
-}
+    @staticmethod
+    def summary(quality: dict[str, float]) -> dict[str, str]:
+        """The numbers worth a place on the progress bar."""
+        return {"fid": f"{quality['fid']:.1f}", "classes": f"{quality['class_coverage']:.0f}"}
 
 
-def format_table(report: QualityReport, labels: dict[str, tuple[str, str]] = METRIC_LABELS) -> str:
+def format_table(report: QualityReport, labels: dict[str, tuple[str, str]]) -> str:
     lines = [f"{'metric':<24}{'generated':>12}{'real floor':>12}   better",
              *(f"{label:<24}{report.generated[key]:>12.4g}{report.real_floor[key]:>12.4g}   {better}"
                for key, (label, better) in labels.items())]

@@ -1,0 +1,37 @@
+"""The benchmarks still run: each one end to end on a few steps (their numbers are not checked here)."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import digit_like_images, write_mnist_split
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_benchmark(name: str, *args: str, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "argv", [name, *args])
+    runpy.run_path(str(BENCHMARKS / name), run_name="__main__")
+
+
+def test_throughput_benchmark_runs(monkeypatch, capsys):
+    run_benchmark("throughput.py", "--steps", "1", "--rounds", "1", "--batch-size", "8", "--ablate",
+                  monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    assert "x plain" in out and "plain + fused Adam" in out
+
+
+def test_art_throughput_benchmark_runs(monkeypatch, capsys):
+    run_benchmark("art_throughput.py", "--sizes", "16", "--images", "16", "--steps", "1", "--rounds", "1",
+                  monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    assert "16 px  bf16" in out and "x the preset" in out
+
+
+def test_evaluate_speed_benchmark_runs(tmp_path, monkeypatch, capsys):
+    pixels, labels = digit_like_images(40)
+    data_dir = write_mnist_split(tmp_path / "mnist", pixels, labels, "test")
+    run_benchmark("evaluate_speed.py", "--data-dir", str(data_dir), "--n", "20", monkeypatch=monkeypatch)
+    assert "one evaluation (reference cached)" in capsys.readouterr().out
