@@ -154,3 +154,27 @@ def test_sampling_a_class_of_a_conditional_model(tiny_config, tmp_path, capsys):
     assert "80 images" in capsys.readouterr().out  # a row of 8 for each of the 10 classes
     assert main(["sample", str(tmp_path / "run"), "--class", "10"]) == 1
     assert "--class must be from 0 to 9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision, native, expected", [("fp32", True, False), ("bf16", False, True),
+                                                         ("auto", True, True), ("auto", False, False)])
+def test_auto_precision_takes_bf16_only_where_the_device_runs_it_natively(precision, native, expected, monkeypatch):
+    import ganvas.devices
+    from ganvas.gan import GAN
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: native, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native, raising=False)
+    assert ganvas.devices.has_fast_bf16(torch.device("cpu")) is native
+    gan = GAN(preset_config("seed", precision=precision), (1, 28, 28), torch.device("cpu"))
+    assert gan.bf16 is expected
+
+
+def test_bf16_mixed_precision_trains_in_bfloat16_and_keeps_float32_weights(tiny_config, tmp_path):
+    from ganvas.gan import GAN
+
+    gan = GAN(tiny_config.replace(model="dcgan", width=8, precision="bf16"), (1, 28, 28), torch.device("cpu"))
+    with gan._autocast():
+        assert gan.generator(gan.latents(2)).dtype == torch.bfloat16
+    real = torch.rand(16, 1, 28, 28) * 2 - 1
+    stats = gan.train_step(0, lambda i: (real, None))
+    assert torch.isfinite(stats).all() and all(p.dtype == torch.float32 for p in gan.generator.parameters())

@@ -7,6 +7,20 @@ import torch
 from ganvas.errors import GanvasError
 
 
+def has_fast_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 matrix maths runs natively here (not emulated, which is slower than float32).
+
+    CUDA GPUs from Ampere on; CPUs with AMX or AVX512-BF16 (recent Xeons). Apple's MPS: treated as no.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        # torch.cpu's feature checks are private; a torch without them is treated as lacking the feature.
+        checks = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+        return any(check() for check in checks if check is not None)
+    return False
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' picks CUDA, then Apple's MPS, then the CPU; a named device must be available."""
     if name == "auto":

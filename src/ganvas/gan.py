@@ -16,6 +16,7 @@ from torch import nn
 from ganvas import checkpoint as ckpt
 from ganvas.augment import augment, parse_policy
 from ganvas.config import TrainConfig
+from ganvas.devices import has_fast_bf16
 from ganvas.errors import GanvasError
 from ganvas.losses import get_objective
 from ganvas.models import (build_discriminator, build_generator, discriminate, generate, generate_in_batches,
@@ -75,6 +76,7 @@ class GAN:
         self.augment_policy = parse_policy(config.augment)
         self.num_classes = self.recipe["generator"].get("num_classes")
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
+        self.bf16 = config.precision == "bf16" or config.precision == "auto" and has_fast_bf16(device)
 
     def latents(self, count: int) -> torch.Tensor:
         return torch.randn(count, self.config.z_dim, generator=self.noise, device=self.device)
@@ -122,7 +124,7 @@ class GAN:
     def _autocast(self) -> torch.autocast:
         """bf16 mixed precision (--precision bf16): matrix multiplies and convolutions in bfloat16, weights,
         optimizer and losses in float32. Needs no loss scaling, unlike float16."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def _discriminator_step(self, step: int, real: torch.Tensor,
                             labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

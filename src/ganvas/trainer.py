@@ -176,7 +176,7 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
         files.load_history(step)
     save_config(config, run_dir)
     files.log(f"{'resuming at step ' + str(step) if resume else 'starting'}: {describe(config, dataset, target_steps)} "
-              f"on {torch_device}")
+              f"on {torch_device}{' in bf16 mixed precision' if gan.bf16 else ''}")
     monitor = QualityMonitor.for_run(config, dataset, torch_device, files, gan.num_classes)
     return _loop(gan, sampler, files, monitor, step, saved_step, target_steps, config, progress)
 
