@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from ganvas.config import preset_config
 from ganvas.metrics import load_evaluator
 from ganvas.sampling import generate, load_generator
 from ganvas.trainer import train
@@ -28,13 +29,13 @@ def printed_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), labels
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 4): after 1,500 steps on printed digits the conditional "
-                   "DCGAN's samples agree with the asked class at chance level (0.09); conditioning needs more work")
-def test_conditional_samples_are_of_the_asked_class_by_the_evaluator(tmp_path, tiny_config):
+def test_conditional_samples_are_of_the_asked_class_by_the_evaluator(tmp_path):
     pixels, labels = printed_digits(2000)
     data_dir = write_mnist_split(tmp_path / "printed", pixels, labels, "test")
-    config = tiny_config.replace(data_dir=str(data_dir), model="dcgan-cond", width=16, batch_size=64, steps=1500,
-                                 ema_decay=0.99, eval_every=0, sample_every=500, checkpoint_every=1500)
+    # The mnist preset's recipe (hinge, spectral norm, Adam 8e-4, batch 64); with the seed preset's BCE and
+    # Adam 2e-4 the conditional DCGAN still ignores its labels after 1,500 steps (agreement 0.09, chance).
+    config = preset_config("mnist", data_dir=str(data_dir), split="test", model="dcgan-cond", width=16, steps=3000,
+                           eval_every=0, sample_every=1000, checkpoint_every=3000)
     torch.set_num_threads(2)
     train(config, tmp_path / "run", progress=False)
     generator, _ = load_generator(tmp_path / "run")

@@ -180,11 +180,14 @@ def inception_score(probs: np.ndarray, splits: int = 10) -> MeanStd:
     """exp(E_x KL(p(y|x) || p(y))) over ``splits`` equal parts of the samples (mean and std across parts).
 
     1 when every sample gets the same prediction; K (the number of classes) when
-    predictions are confident and spread evenly over all K classes.
+    predictions are confident and spread evenly over all K classes. The parts are a fixed random
+    split, so the score does not depend on the samples' order: a conditional generator's samples
+    come sorted by class, and contiguous parts would each hold one class (scoring about 1).
     """
     probs = _as_matrix(probs)
+    shuffled = probs[np.random.default_rng(0).permutation(len(probs))]
     scores = []
-    for part in np.array_split(probs, min(splits, len(probs))):
+    for part in np.array_split(shuffled, min(splits, len(probs))):
         marginal = part.mean(axis=0)
         scores.append(np.exp(rel_entr(part, marginal).sum(axis=1).mean()))
     return MeanStd(float(np.mean(scores)), float(np.std(scores)))
