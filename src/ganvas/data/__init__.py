@@ -8,13 +8,11 @@ import torch
 
 from ganvas.data.folder import count_image_files
 from ganvas.data.folder import load_image_folder as load_image_folder  # re-exported: your own images
-from ganvas.data.mnist import load_mnist
-from ganvas.errors import DataError
+from ganvas.data.mnist import check_dataset_and_split, load_mnist
 
 if TYPE_CHECKING:
     from ganvas.config import TrainConfig
 
-DATASETS = ("mnist", "fashion-mnist")
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}  # MNIST and Fashion-MNIST alike
 
 
@@ -37,9 +35,7 @@ class ImageDataset:
 
 def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None) -> ImageDataset:
     """A known dataset by name, read from data_dir or from the cache (downloading on first use)."""
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    images, labels = load_mnist(name, split, data_dir)
+    images, labels = load_mnist(name, split, data_dir)  # which checks the name and split
     return ImageDataset(
         images=torch.from_numpy(images).unsqueeze(1),  # add the single grey channel
         labels=torch.from_numpy(labels),
@@ -63,9 +59,7 @@ def count_images(data: str | os.PathLike | None, dataset: str, split: str) -> in
     """
     if data is not None:
         return count_image_files(data)
-    if dataset not in DATASETS or split not in SPLIT_SIZES:
-        raise DataError(f"unknown dataset {dataset!r} or split {split!r}; datasets: {', '.join(DATASETS)}, "
-                        f"splits: {', '.join(SPLIT_SIZES)}")
+    check_dataset_and_split(dataset, split)
     return SPLIT_SIZES[split]
 
 

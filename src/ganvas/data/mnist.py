@@ -74,8 +74,7 @@ def load_mnist(
     With data_dir, read the files there (gzip or not) and never download;
     otherwise use the cache, downloading missing files when download is true.
     """
-    _require_choice("dataset", name, TITLES)
-    _require_choice("split", split, SPLIT_PREFIXES)
+    check_dataset_and_split(name, split)
     filenames = split_filenames(split)
     if data_dir is not None:
         paths = [_find_in_folder(Path(data_dir), filename, name, split) for filename in filenames]
@@ -93,6 +92,12 @@ def split_filenames(split: str) -> tuple[str, str]:
 def cache_dir(name: str) -> Path:
     """Where a dataset's downloads are kept: $GANVAS_HOME/datasets/<name>, else ~/.cache/ganvas/datasets/<name>."""
     return ganvas_home() / "datasets" / name
+
+
+def check_dataset_and_split(name: str, split: str) -> None:
+    """A clear error for a dataset or split these loaders do not know."""
+    _require_choice("dataset", name, TITLES)
+    _require_choice("split", split, SPLIT_PREFIXES)
 
 
 def _require_choice(kind: str, value: str, choices) -> None:
