@@ -213,9 +213,8 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> None:
-    from ganvas.images import to_uint8
+    from ganvas.images import to_uint8, write_grid
     from ganvas.models import is_conditional
-    from ganvas.images import write_grid
     from ganvas.sampling import generate, load_generator, write_array, write_images
 
     generator, checkpoint = load_generator(args.target, args.device)
@@ -245,9 +244,8 @@ def run_interpolate(args: argparse.Namespace) -> None:
     import torch
 
     from ganvas.animation import check_animation_path, write_animation
-    from ganvas.images import to_uint8
+    from ganvas.images import display_scale, to_uint8
     from ganvas.latents import gaussian_latents, keyframe_path, truncate
-    from ganvas.images import display_scale
     from ganvas.sampling import generate_one_class, load_generator
 
     check_animation_path(args.out)
@@ -261,9 +259,8 @@ def run_interpolate(args: argparse.Namespace) -> None:
 
 
 def run_variations(args: argparse.Namespace) -> None:
-    from ganvas.images import to_uint8
+    from ganvas.images import to_uint8, write_grid
     from ganvas.latents import truncate, variations
-    from ganvas.images import write_grid
     from ganvas.sampling import generate_one_class, load_generator, write_images
 
     generator, checkpoint = load_generator(args.target, args.device)
