@@ -12,13 +12,13 @@ rounds, and reported as ratios to the baseline (docs/performance.md).
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
 
 from ganvas.config import preset_config
 from ganvas.gan import GAN
+from timing import interleaved, print_against  # benchmarks/timing.py: a script's folder is on sys.path
 
 VARIANTS = {"art preset (fp32)": {}, "bf16": {"precision": "bf16"}, "no DiffAugment": {"augment": ""}}
 
@@ -47,15 +47,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, art preset for {args.images} RGBA images, "
           f"{args.steps} steps x {args.rounds} rounds (median, min-max)")
     for size in map(int, args.sizes.split(",")):
-        results: dict[str, list[float]] = {name: [] for name in VARIANTS}
-        for _ in range(args.rounds):
-            for name, changes in VARIANTS.items():
-                results[name].append(images_per_second(size, args.images, changes, args.steps))
-        baseline = statistics.median(results["art preset (fp32)"])
-        for name, values in results.items():
-            median = statistics.median(values)
-            print(f"  {size:>3} px  {name:<18} {median:7.0f} images/s  ({min(values):.0f}-{max(values):.0f})  "
-                  f"{median / baseline:.2f}x the preset")
+        results = interleaved(VARIANTS, args.rounds,
+                              lambda name: images_per_second(size, args.images, VARIANTS[name], args.steps))
+        print_against(results, "art preset (fp32)", "the preset", prefix=f"{size:>3} px  ")
 
 
 if __name__ == "__main__":

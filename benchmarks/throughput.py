@@ -13,7 +13,6 @@ a noisy neighbour hurts both sides alike.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 
 from ganvas.config import preset_config
 from ganvas.trainer import GAN, BatchSampler
+from timing import interleaved, print_against  # benchmarks/timing.py: a script's folder is on sys.path
 
 IMAGE_SHAPE = (1, 28, 28)
 
@@ -88,17 +88,10 @@ def main() -> None:
     images = torch.rand(10_000, *IMAGE_SHAPE, generator=torch.Generator().manual_seed(0)) * 2 - 1
     sampler = BatchSampler(images, None, args.batch_size, seed=0)
     variants = list(VARIANTS) if args.ablate else ["plain", "ganvas"]
-    results: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name in variants:
-            results[name].append(images_per_second(name, sampler, args.steps))
+    results = interleaved(variants, args.rounds, lambda name: images_per_second(name, sampler, args.steps))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
           f"{args.steps} steps x {args.rounds} rounds (median, min-max)")
-    baseline = statistics.median(results["plain"])
-    for name, values in results.items():
-        median = statistics.median(values)
-        print(f"  {name:<22} {median:7.0f} images/s  ({min(values):.0f}-{max(values):.0f})  "
-              f"{median / baseline:.2f}x plain")
+    print_against(results, "plain", "plain")
 
 
 if __name__ == "__main__":

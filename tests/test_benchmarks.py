@@ -13,6 +13,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 def run_benchmark(name: str, *args: str, monkeypatch) -> None:
     monkeypatch.setattr(sys, "argv", [name, *args])
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # as `python benchmarks/NAME` puts it there
     runpy.run_path(str(BENCHMARKS / name), run_name="__main__")
 
 
