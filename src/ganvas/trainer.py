@@ -32,8 +32,7 @@ from ganvas.gan import GAN, STEP_STATS, Batch
 from ganvas.latents import balanced_labels, gaussian_latents
 from ganvas.metrics.alarms import AlarmBoard, discriminator_overpowering
 from ganvas.metrics.judges import judge_for
-from ganvas.metrics.pixels import PixelJudge
-from ganvas.metrics.quality import QualityJudge
+from ganvas.metrics.quality import Judge
 from ganvas.plots import plot_curves
 
 METRICS_FILE = "metrics.jsonl"
@@ -197,8 +196,7 @@ class QualityMonitor:
     Named datasets (digits) are judged by the MNIST evaluator; your own images (--data) on thumbnails.
     """
 
-    def __init__(self, judge: QualityJudge | PixelJudge | None, config: TrainConfig, files: RunFiles,
-                 num_classes: int | None):
+    def __init__(self, judge: Judge | None, config: TrainConfig, files: RunFiles, num_classes: int | None):
         self.judge = judge
         self.files = files
         self.latents = gaussian_latents(judge.count, config.z_dim, config.seed + 2) if judge else None

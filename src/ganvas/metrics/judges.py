@@ -7,11 +7,10 @@ import torch
 from ganvas.data import ImageDataset
 from ganvas.metrics.evaluator import load_evaluator
 from ganvas.metrics.pixels import PixelJudge
-from ganvas.metrics.quality import QualityJudge, check_evaluable
+from ganvas.metrics.quality import Judge, QualityJudge, check_evaluable
 
 
-def judge_for(dataset: ImageDataset, own_images: bool, count: int,
-              device: str | torch.device = "cpu") -> QualityJudge | PixelJudge:
+def judge_for(dataset: ImageDataset, own_images: bool, count: int, device: str | torch.device = "cpu") -> Judge:
     """A judge of `count` generated images against `dataset`; own_images for runs trained with --data.
 
     Raises GanvasError when the named dataset is not something the digit evaluator can read.

@@ -11,7 +11,7 @@ has it collapsed (diversity) — not how beautiful the images are. docs/metrics.
 
 from __future__ import annotations
 
-from typing import Callable
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ganvas.data import ImageDataset, to_model_range
 from ganvas.errors import GanvasError
 from ganvas.metrics.alarms import copying, thumbnail_collapse
-from ganvas.metrics.quality import QualityReport
+from ganvas.metrics.quality import Judge
 from ganvas.metrics.stats import diversity, nearest_distances, precision_recall
 
 THUMBNAIL_SIDE = 16
@@ -57,7 +57,7 @@ def opaque_share(images: torch.Tensor) -> float:
     return float((images[:, -1] > 0).float().mean())
 
 
-class PixelJudge:
+class PixelJudge(Judge):
     """Scores generated images against a folder data set in thumbnail space.
 
     The real images are split into two fixed, disjoint halves: half A is the reference,
@@ -83,16 +83,14 @@ class PixelJudge:
         # How far apart the training images are: each one's distance to its nearest other training image.
         everyone = np.arange(len(dataset))
         self.real_spacing = float(np.median(nearest_distances(self.real_all, self.real_all, skip=everyone)))
-        self._floor: dict[str, float] | None = None
+        self.real_diversity = diversity(self.real_all)
         if self.real_spacing == 0:
             raise GanvasError(f"{dataset.name}: most images have an exact duplicate in the set; remove the "
                               "duplicates to measure quality")
 
-    @property
+    @cached_property
     def real_floor(self) -> dict[str, float]:
-        if self._floor is None:
-            self._floor = self._scores(self.real_b_images, skip=self.real_b)
-        return self._floor
+        return self._scores(self.real_b_images, skip=self.real_b)
 
     def judge(self, images: torch.Tensor) -> dict[str, float]:
         """Metrics of generated images in [-1, 1] (N >= count, the first `count` are used)."""
@@ -109,18 +107,13 @@ class PixelJudge:
             # In units of the training images' own median spacing: about 1 for new images like the real ones.
             "nearest_real": float(np.median(nearest)) / self.real_spacing,
             "near_copies": float(np.mean(nearest < COPY_FRACTION * self.real_spacing)),
-            "diversity": diversity(fake) / diversity(self.real_all),  # 1 = as varied as the training set
-            "opaque_share": opaque_share(images[:self.count]),
+            "diversity": diversity(fake) / self.real_diversity,  # 1 = as varied as the training set
+            "opaque_share": opaque_share(images),
         }
-
-    def report(self, generate: Callable[[int], torch.Tensor]) -> QualityReport:
-        return QualityReport(self.count, self.judge(generate(self.count)), self.real_floor)
 
     def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
         return {"mode_collapse": thumbnail_collapse(quality), "copying": copying(quality, self.real_floor)}
 
-    @staticmethod
-    def summary(quality: dict[str, float]) -> dict[str, str]:
-        """The numbers worth a place on the progress bar."""
+    def summary(self, quality: dict[str, float]) -> dict[str, str]:
         return {"precision": f"{quality['precision']:.2f}", "recall": f"{quality['recall']:.2f}",
                 "copies": f"{quality['near_copies']:.0%}"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -69,7 +70,36 @@ class QualityReport:
     real_floor: dict[str, float]
 
 
-class QualityJudge:
+class Judge:
+    """What training and `ganvas evaluate` ask of a quality judge (QualityJudge, pixels.PixelJudge).
+
+    A judge compares `count` generated images with a fixed real reference set, and knows its `real_floor`:
+    the same metrics for other real images. `measures` names its kind, `labels` describes its metrics,
+    and `best_key` is the metric (lower is better) that picks a run's best checkpoint, or None.
+    """
+
+    measures: str
+    labels: dict[str, tuple[str, str]]
+    best_key: str | None
+    count: int
+    real_floor: dict[str, float]
+
+    def judge(self, images: torch.Tensor) -> dict[str, float]:
+        raise NotImplementedError
+
+    def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
+        """Alarm name -> message when it is on, None when it is off."""
+        raise NotImplementedError
+
+    def summary(self, quality: dict[str, float]) -> dict[str, str]:
+        """The numbers worth a place on the progress bar."""
+        raise NotImplementedError
+
+    def report(self, generate: Callable[[int], torch.Tensor]) -> QualityReport:
+        return QualityReport(self.count, self.judge(generate(self.count)), self.real_floor)
+
+
+class QualityJudge(Judge):
     """Scores generators against a dataset: two fixed, disjoint real subsets of `count` images each."""
 
     measures = "digits"
@@ -87,27 +117,19 @@ class QualityJudge:
         self.real_a = pick(order[:self.count])
         self.real_b = pick(order[self.count:2 * self.count])
         self.evaluator = evaluator
-        self._floor: dict[str, float] | None = None
 
-    @property
+    @cached_property
     def real_floor(self) -> dict[str, float]:
-        if self._floor is None:
-            self._floor = all_metrics(self.real_a, self.real_b)
-        return self._floor
+        return all_metrics(self.real_a, self.real_b)
 
     def judge(self, images: torch.Tensor) -> dict[str, float]:
         """Metrics of generated images in [-1, 1] (N >= count, the first `count` are used)."""
         return all_metrics(self.real_a, self.evaluator.embed(images[:self.count]))
 
-    def report(self, generate: Callable[[int], torch.Tensor]) -> QualityReport:
-        return QualityReport(self.count, self.judge(generate(self.count)), self.real_floor)
-
     def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
         return {"mode_collapse": mode_collapse(quality, self.real_floor)}
 
-    @staticmethod
-    def summary(quality: dict[str, float]) -> dict[str, str]:
-        """The numbers worth a place on the progress bar."""
+    def summary(self, quality: dict[str, float]) -> dict[str, str]:
         return {"fid": f"{quality['fid']:.1f}", "classes": f"{quality['class_coverage']:.0f}"}
 
 
