@@ -12,5 +12,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "$TORCH_SPEC"
-.venv/bin/python -m pip install --quiet -e ".[test,video]"
+.venv/bin/python -m pip install --quiet -e ".[test,video,onnx]"
 echo "ganvas is installed in .venv: run .venv/bin/ganvas --help" >&2
