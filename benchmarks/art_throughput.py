@@ -30,7 +30,8 @@ def images_per_second(size: int, image_count: int, changes: dict, steps: int, wa
     for step in range(warmup + steps):
         if step == warmup:
             started = time.perf_counter()
-        gan.train_step(step, lambda i: (real, None)).tolist()  # the trainer reads the losses every step
+        stats = gan.train_step(step, lambda i: (real, None))
+        torch.stack(list(stats.values())).tolist()  # the trainer reads the statistics every step
     return steps * config.batch_size / (time.perf_counter() - started)
 
 

@@ -52,7 +52,8 @@ def make_gan(fused: bool) -> GAN:
 
 
 def ganvas_step(gan: GAN, real: torch.Tensor) -> torch.Tensor:
-    return gan.train_step(0, lambda i: (real, None))
+    stats = gan.train_step(0, lambda i: (real, None))
+    return torch.stack(list(stats.values()))  # as the trainer reads them: one tensor, one device sync
 
 
 VARIANTS = {

@@ -11,12 +11,12 @@ from ganvas.trainer import train
 
 @pytest.fixture
 def run(tiny_config, tmp_path):
-    train(tiny_config.replace(steps=4), tmp_path / "run", progress=False)
+    train(tiny_config.replace(steps=4), tmp_path / "run")
     return tmp_path / "run"
 
 
 def test_writes_leave_no_temporary_files_and_keep_the_last_k(tiny_config, tmp_path):
-    train(tiny_config.replace(steps=12, checkpoint_every=2, keep_checkpoints=2), tmp_path / "run", progress=False)
+    train(tiny_config.replace(steps=12, checkpoint_every=2, keep_checkpoints=2), tmp_path / "run")
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert names == ["step-00000010", "step-00000012"]
 
@@ -63,7 +63,7 @@ def test_corrupt_weights_are_a_clear_error(run):
 def test_weights_of_another_architecture_name_the_mismatch(run):
     meta_path = run / "checkpoints" / "step-00000004" / ckpt.META_FILE
     meta = json.loads(meta_path.read_text())
-    meta["model"]["generator"]["z_dim"] = 64
+    meta["networks"]["generator"]["args"]["z_dim"] = 64
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="different generator architecture.*net.0.weight"):
         load_generator(run)

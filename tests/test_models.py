@@ -261,7 +261,8 @@ def test_lightweight_trains_in_a_gan_with_its_auxiliary_loss_and_separate_d_pass
     gan.discriminator.auxiliary_loss = lambda images: reconstructed.append(images) or auxiliary_loss(images)
     for step in range(2):
         stats = gan.train_step(step, lambda i: (real, None))
-        assert torch.isfinite(stats).all(), f"step {step}: {stats}"
+        assert all(torch.isfinite(value) for value in stats.values()), f"step {step}: {stats}"
+        assert stats["d_auxiliary_loss"] > 0, "the reconstruction loss is logged beside D's objective"
     assert gan.weights_are_finite()
     assert [torch.equal(images, real) for images in reconstructed] == [True, True]  # once per D step, on the reals
 

@@ -59,27 +59,27 @@ def test_overpowering_alarm_needs_both_a_perfect_d_and_a_climbing_g_loss():
 
 def test_alarm_board_speaks_once_when_an_alarm_starts_and_once_when_it_clears():
     board = AlarmBoard()
-    assert board.update(10, {"mode_collapse": "mode collapse: ..."}) == ["step 10: ALARM mode collapse: ..."]
-    assert board.update(20, {"mode_collapse": "mode collapse: ..."}) == []
-    assert board.update(30, {"mode_collapse": None}) == ["step 30: cleared: mode collapse"]
-    assert board.update(40, {"mode_collapse": None}) == []
+    assert board.update({"mode_collapse": "mode collapse: ..."}) == [("mode_collapse", "mode collapse: ...", True)]
+    assert board.update({"mode_collapse": "mode collapse: ..."}) == []
+    assert board.update({"mode_collapse": None}) == [("mode_collapse", "", False)]
+    assert board.update({"mode_collapse": None}) == []
 
 
 def test_an_overpowered_run_raises_the_alarm_in_its_log(tiny_config, tmp_path):
     config = tiny_config.replace(steps=30, log_every=2, lr_g=1e-9, lr_d=2e-3, eval_every=0)
-    train(config, tmp_path / "run", progress=False)
+    train(config, tmp_path / "run")
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.count("ALARM D is overpowering G") == 1
 
 
 def test_a_healthy_run_raises_no_overpowering_alarm(tiny_config, tmp_path):
-    train(tiny_config.replace(steps=30, log_every=2, eval_every=0), tmp_path / "run", progress=False)
+    train(tiny_config.replace(steps=30, log_every=2, eval_every=0), tmp_path / "run")
     assert "ALARM" not in (tmp_path / "run" / "train.log").read_text()
 
 
 def test_training_evaluates_keeps_the_best_checkpoint_and_flags_collapse(richer_mnist_dir, tiny_config, tmp_path):
     config = tiny_config.replace(data_dir=str(richer_mnist_dir), steps=6, eval_every=3, eval_images=50)
-    train(config, tmp_path / "run", progress=False)
+    train(config, tmp_path / "run")
     run = tmp_path / "run"
     evaluations = [e for e in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if "quality" in e]
     assert [e["step"] for e in evaluations] == [3, 6]

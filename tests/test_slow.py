@@ -37,7 +37,7 @@ def test_conditional_samples_are_of_the_asked_class_by_the_evaluator(tmp_path):
     config = preset_config("mnist", data_dir=str(data_dir), split="test", model="dcgan-cond", width=16, steps=3000,
                            eval_every=0, sample_every=1000, checkpoint_every=3000)
     torch.set_num_threads(2)
-    train(config, tmp_path / "run", progress=False)
+    train(config, tmp_path / "run")
     generator, _ = load_generator(tmp_path / "run")
     evaluator = load_evaluator()
     agreement = []

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageColor
 
 from ganvas.errors import GanvasError
+from ganvas.files import atomic_path, atomic_write
 
 FORMATS = (".gif", ".mp4")
 TRANSPARENT = 255  # the GIF palette index of see-through pixels; colours get indices 0-254
@@ -77,8 +78,9 @@ def _write_gif(frames: np.ndarray, path: Path, fps: float) -> None:
     if frames.ndim == 4 and frames.shape[-1] == 4:
         # Disposal 2 clears each frame before the next, so see-through parts never show the previous frame.
         options = {"transparency": TRANSPARENT, "disposal": 2}
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                   duration=round(1000 / fps), optimize=False, **options)
+    with atomic_write(path) as out:
+        images[0].save(out, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                       duration=round(1000 / fps), optimize=False, **options)
 
 
 def _gif_frame(frame: np.ndarray) -> Image.Image:
@@ -96,7 +98,9 @@ def _write_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
     if frames.ndim == 3:
         frames = np.repeat(frames[..., None], 3, axis=-1)  # the encoder takes RGB
     # macro_block_size=1: the frames are already even-sized, so imageio must not resize them.
-    with _imageio().get_writer(path, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=1) as writer:
+    # ffmpeg writes to a path: a temporary one, renamed into place when the video is complete.
+    with atomic_path(path) as temporary, _imageio().get_writer(temporary, format="FFMPEG", fps=fps,
+                                                               codec="libx264", macro_block_size=1) as writer:
         for frame in frames:
             writer.append_data(frame)
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 import ganvas
-from ganvas.errors import GanvasError
-
-LENGTH_OPTIONS = ("steps", "epochs", "minutes")
+from ganvas.errors import GanvasError, flag, word
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,67 +23,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a GAN (default: the tutorial's classic MNIST GAN)",
-                                description="Train a GAN. Options left out come from the preset.")
-    train.add_argument("--preset", help="named settings to start from (see `ganvas presets`; default seed)")
+                                description="Train a GAN. Options left out come from the preset; the defaults "
+                                            "shown are those of the seed preset.")
     train.add_argument("--config", type=Path, metavar="FILE",
                        help="options from a YAML or JSON file (keys as the flags, e.g. lr_d: 4e-4); flags win")
-    data = train.add_argument_group("data")
-    data.add_argument("--dataset", help="mnist or fashion-mnist (downloaded on first use)")
-    data.add_argument("--data-dir", help="read the dataset's IDX files from this folder instead of downloading")
-    data.add_argument("--split", choices=["train", "test"], help="which split to train on (default train)")
-    data.add_argument("--data", help="train on your own images instead: a folder (searched recursively) or a zip")
-    data.add_argument("--size", type=int, help="with --data: train at N x N pixels (16-256)")
-    data.add_argument("--fit", choices=["crop", "pad", "stretch"], help="with --data: non-square images (default crop)")
-    data.add_argument("--channels", choices=["auto", "grey", "rgb", "rgba"],
-                      help="with --data: colour channels (default auto: from the images; transparency is kept)")
-    data.add_argument("--background", help="with --data: composite transparent images onto this colour")
-    data.add_argument("--labels", action="store_true", default=None,
-                      help="with --data: class labels from sub-folder names (for -cond models)")
-    model = train.add_argument_group("model and optimisation")
-    model.add_argument("--model", help="network pair from the model registry (default mlp)")
-    model.add_argument("--loss", help="GAN objective: nonsaturating (default), minimax, wgan, wgan-gp, lsgan, hinge, "
-                                      "relativistic")
-    model.add_argument("--z-dim", type=int, help="latent size (default 100)")
-    model.add_argument("--width", type=int, help="channels of the conv models (default: the model's own)")
-    model.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
-                       help="spectral norm on D's layers (models that offer it)")
-    model.add_argument("--batch-size", type=int, help="images per batch (default 128)")
-    model.add_argument("--lr", type=float, help="learning rate of both networks (default 2e-4)")
-    model.add_argument("--lr-g", type=float, help="generator learning rate")
-    model.add_argument("--lr-d", type=float, help="discriminator learning rate")
-    model.add_argument("--beta1", type=float, help="Adam beta1 (default 0.5)")
-    model.add_argument("--beta2", type=float, help="Adam beta2 (default 0.999)")
-    model.add_argument("--seed", type=int, help="seed for weights, noise and batch order (default 0)")
-    strategy = train.add_argument_group("training strategy (docs/stability.md)")
-    strategy.add_argument("--n-critic", type=int, help="D updates per G update (default 1)")
-    strategy.add_argument("--clip-weights", type=float, metavar="C", help="WGAN weight clipping to [-C, C]")
-    strategy.add_argument("--gp-weight", type=float, help="WGAN-GP gradient penalty weight (e.g. 10)")
-    strategy.add_argument("--r1-gamma", type=float, help="R1 gradient penalty on real images (e.g. 1)")
-    strategy.add_argument("--r1-every", type=int, help="apply R1 every k steps, scaled by k (default 16)")
-    strategy.add_argument("--ema-decay", type=float, help="sample from a moving average of G, e.g. 0.999 (default off)")
-    strategy.add_argument("--augment", help="DiffAugment policy for everything D sees, e.g. translation,cutout,color")
-    strategy.add_argument("--real-label", type=float, help="one-sided label smoothing: D's target for real (e.g. 0.9)")
-    strategy.add_argument("--instance-noise", type=float, help="std of Gaussian noise added to D's inputs")
-    strategy.add_argument("--precision", choices=["fp32", "bf16", "auto"],
-                          help="bf16: mixed precision, 1.3-2x faster for conv models on recent CPUs and GPUs; "
-                               "auto: bf16 where the device runs it natively (default fp32)")
-    length = train.add_argument_group("length (default: 5000 steps)")
-    length.add_argument("--steps", type=int, help="train until the run's total step count is N (also when resuming)")
-    length.add_argument("--epochs", type=float, help="train for N passes over the data")
-    length.add_argument("--minutes", type=float, help="stop after M minutes of training and save")
-    outputs = train.add_argument_group("outputs")
-    outputs.add_argument("--run", type=Path, help="run folder (default runs/<preset>-<dataset>)")
-    outputs.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder")
-    outputs.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start over")
-    outputs.add_argument("--log-every", type=int, help="steps between metrics.jsonl lines (default 100)")
-    outputs.add_argument("--sample-every", type=int, help="steps between sample grids and loss plots (default 500)")
-    outputs.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
-    outputs.add_argument("--keep-checkpoints", type=int, help="how many recent checkpoints to keep (default 3)")
-    outputs.add_argument("--eval-every", type=int,
-                         help="steps between quality metrics, alarms and the `best` checkpoint (default 1000, 0 = off)")
-    outputs.add_argument("--eval-images", type=int, help="generated images per quality measurement (default 2000)")
-    train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    add_training_options(train)
+    session = train.add_argument_group("this session")
+    session.add_argument("--run", type=Path, help="run folder (default runs/<preset>-<dataset>)")
+    session.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder")
+    session.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start over")
+    session.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    session.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     train.set_defaults(handler=run_train)
 
     sample = commands.add_parser("sample", help="generate images from a trained run or checkpoint",
@@ -158,7 +105,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     presets = commands.add_parser("presets", help="list the named training presets")
     presets.set_defaults(handler=run_presets)
+
+    runs = commands.add_parser("runs", help="list runs with their status, step, quality and alarms")
+    runs.add_argument("folder", nargs="?", default="runs", help="where the run folders are (default runs)")
+    runs.set_defaults(handler=run_runs)
+
+    stop = commands.add_parser("stop", help="ask a run being trained (by any process) to stop and save")
+    stop.add_argument("run", type=Path, metavar="RUN", help="the run folder")
+    stop.set_defaults(handler=run_stop)
     return parser
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """A flag for every training option, made from its one definition in ganvas.config."""
+    from ganvas.config import OPTION_GROUPS, SHORTHANDS, option_type, options
+
+    groups = {key: parser.add_argument_group(title) for key, title in OPTION_GROUPS.items()}
+    for field in options():
+        kind, meta = option_type(field), field.metadata
+        shown = not (field.default is None or field.default is False or field.default == "")
+        arguments = {"dest": field.name, "default": None,
+                     "help": word(meta["help"], "flag") + (f" (default {field.default})" if shown else "")}
+        if kind is bool:
+            arguments["action"] = argparse.BooleanOptionalAction
+        else:
+            arguments.update(type=kind, choices=meta["choices"], metavar=meta["metavar"])
+        groups[meta["group"]].add_argument(flag(field.name), **arguments)
+    for name, (targets, kind, text) in SHORTHANDS.items():
+        groups["model"].add_argument(flag(name), type=kind, help=f"{text} (sets {' and '.join(map(flag, targets))})")
 
 
 def add_truncation_option(parser: argparse.ArgumentParser) -> None:
@@ -173,151 +147,94 @@ def seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
-def train_config(args: argparse.Namespace):
-    from ganvas.config import TrainConfig, load_config, preset_config, read_options_file, validate
-    from ganvas.data import count_images
-
-    if args.lr is not None:
-        args.lr_g = args.lr if args.lr_g is None else args.lr_g
-        args.lr_d = args.lr if args.lr_d is None else args.lr_d
-    # Every TrainConfig field has a flag of the same name; resuming keeps all but the length from config.json.
-    run_options = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in LENGTH_OPTIONS + ("preset",)]
-    flags = {name: getattr(args, name) for name in run_options + list(LENGTH_OPTIONS)}
-    if args.resume is None:
-        from_file = read_options_file(args.config) if args.config else {}
-        preset = args.preset or from_file.pop("preset", None) or "seed"
-        return preset_config(preset, count_images=lambda config: count_images(config.data, config.dataset, config.split),
-                             **{**from_file, **{k: v for k, v in flags.items() if v is not None}})
-    changed = [name for name in run_options if flags[name] is not None]
-    if changed or args.preset or args.config or args.run or args.overwrite:
-        given = ["--" + n.replace("_", "-") for n in changed] + ["--preset"] * bool(args.preset)
-        given += ["--config"] * bool(args.config) + ["--run"] * bool(args.run) + ["--overwrite"] * bool(args.overwrite)
-        raise GanvasError(f"--resume continues a run with its own settings; drop {', '.join(given)} "
-                          "(only --steps, --epochs, --minutes and --device may change)")
-    config = load_config(args.resume)
-    lengths = {name: flags[name] for name in LENGTH_OPTIONS}
-    if any(value is not None for value in lengths.values()):
-        config = config.replace(**lengths)
-    return validate(config)
-
-
 def run_train(args: argparse.Namespace) -> None:
-    from ganvas.trainer import train
+    from ganvas.config import SHORTHANDS, options
 
-    config = train_config(args)
-    data_name = Path(config.data).stem if config.data else config.dataset
-    run_dir = args.resume or args.run or Path("runs") / f"{config.preset}-{data_name}"
-    result = train(config, run_dir, resume=args.resume is not None, overwrite=args.overwrite,
-                   device=args.device, progress=not args.no_progress)
+    given = {name: getattr(args, name) for name in [f.name for f in options()] + list(SHORTHANDS)}
+    run = ganvas.train(run=args.run, resume=args.resume, overwrite=args.overwrite, config_file=args.config,
+                       device=args.device, progress="lines" if args.no_progress else True, **given)
+    result = run.wait()
     print(f"trained {result.run_dir} to step {result.step}; sample with `ganvas sample {result.run_dir}`")
 
 
 def run_sample(args: argparse.Namespace) -> None:
-    from ganvas.images import to_uint8, write_grid
-    from ganvas.models import is_conditional
-    from ganvas.sampling import generate, load_generator, write_array, write_images
-
-    generator, checkpoint = load_generator(args.target, args.device)
-    # A conditional model's default grid is one row of 8 per class.
-    rows_per_class = is_conditional(generator) and args.class_index is None and args.n is None
-    count = args.n or (8 * generator.num_classes if rows_per_class else 64)
-    if count < 1:
-        raise GanvasError(f"--n must be at least 1, got {count}")
-    pixels = to_uint8(generate(generator, count, args.seed, args.class_index, args.truncation))
+    generator = ganvas.load(args.target, args.device)
+    images = generator.sample(args.n, args.seed, args.class_index, args.truncation)
     out = args.out or (None if args.out_dir or args.npy else Path("sample.png"))
     written = []
     if out:
-        write_grid(pixels, out, columns=8 if rows_per_class else None)
+        images.save(out)
         written.append(str(out))
     if args.out_dir:
-        write_images(pixels, args.out_dir)
-        written.append(f"{args.out_dir}/ ({count} files)")
+        images.save_each(args.out_dir)
+        written.append(f"{args.out_dir}/ ({len(images)} files)")
     if args.npy:
-        write_array(pixels, args.npy)
-        written.append(f"{args.npy} {pixels.shape}")
+        images.save(args.npy)
+        written.append(f"{args.npy} {images.pixels.shape}")
     of_class = f", class {args.class_index}" if args.class_index is not None else ""
-    print(f"{count} images from {checkpoint.path} (step {checkpoint.step}), seed {args.seed}{of_class}: "
+    print(f"{len(images)} images from {generator.info.path} (step {generator.info.step}), seed {args.seed}{of_class}: "
           f"{', '.join(written)}")
 
 
 def run_interpolate(args: argparse.Namespace) -> None:
-    import torch
-
-    from ganvas.animation import check_animation_path, write_animation
-    from ganvas.images import display_scale, to_uint8
-    from ganvas.latents import gaussian_latents, keyframe_path, truncate
-    from ganvas.sampling import generate_one_class, load_generator
-
-    check_animation_path(args.out)
-    generator, checkpoint = load_generator(args.target, args.device)
-    keyframes = torch.cat([gaussian_latents(1, generator.z_dim, seed) for seed in args.seeds])
-    path = truncate(keyframe_path(keyframes, args.frames, args.loop, args.ease), args.truncation)
-    frames = to_uint8(generate_one_class(generator, path, args.class_index))
-    write_animation(frames, args.out, args.fps, args.scale or display_scale(frames), args.background)
-    print(f"{len(frames)} frames from {checkpoint.path} (step {checkpoint.step}) through seeds "
+    generator = ganvas.load(args.target, args.device)
+    walk = generator.walk(args.seeds, args.frames, args.loop, args.ease, args.class_index, args.truncation, args.fps)
+    walk.scale, walk.background = args.scale, args.background
+    walk.save(args.out)
+    print(f"{len(walk)} frames from {generator.info.path} (step {generator.info.step}) through seeds "
           f"{','.join(map(str, args.seeds))}{' and back' if args.loop else ''}: {args.out}")
 
 
 def run_variations(args: argparse.Namespace) -> None:
-    from ganvas.images import to_uint8, write_grid
-    from ganvas.latents import truncate, variations
-    from ganvas.sampling import generate_one_class, load_generator, write_images
-
-    generator, checkpoint = load_generator(args.target, args.device)
-    z = truncate(variations(args.n, generator.z_dim, args.seed, args.strength), args.truncation)
-    pixels = to_uint8(generate_one_class(generator, z, args.class_index))
+    generator = ganvas.load(args.target, args.device)
+    images = generator.variations(args.seed, args.n, args.strength, args.class_index, args.truncation)
     out = args.out or (None if args.out_dir else Path("variations.png"))
     written = []
     if out:
-        write_grid(pixels, out)
+        images.save(out)
         written.append(str(out))
     if args.out_dir:
-        write_images(pixels, args.out_dir)
+        images.save_each(args.out_dir)
         written.append(f"{args.out_dir}/ ({args.n} files)")
-    print(f"seed {args.seed} and {args.n - 1} variations (strength {args.strength}) from {checkpoint.path} "
-          f"(step {checkpoint.step}): {', '.join(written)}")
+    print(f"seed {args.seed} and {args.n - 1} variations (strength {args.strength}) from {generator.info.path} "
+          f"(step {generator.info.step}): {', '.join(written)}")
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
     import json
 
-    from ganvas.config import config_from_dict
-    from ganvas.data import load_training_data
-    from ganvas.metrics.judges import judge_for
-    from ganvas.metrics.quality import format_table
-    from ganvas.sampling import generate, load_generator
-
-    if args.n < 2:
-        raise GanvasError(f"--n must be at least 2, got {args.n}")
-    generator, checkpoint = load_generator(args.target, args.device)
-    config = config_from_dict(checkpoint.meta["config"], f"{checkpoint.path}/meta.json")
-    named = {key: value for key, value in
-             {"dataset": args.dataset, "split": args.split, "data_dir": args.data_dir}.items() if value}
-    if named:  # compare with a named dataset instead of the run's own data
-        config = config.replace(data=None, size=None, labels=False, **named)
-    dataset = load_training_data(config)
-    judge = judge_for(dataset, own_images=config.data is not None, count=args.n, device=args.device)
-    report = judge.report(lambda count: generate(generator, count, args.seed))
-    if args.json:
-        print(json.dumps({"checkpoint": str(checkpoint.path), "step": checkpoint.step, "dataset": dataset.name,
-                          "measures": judge.measures, "images": report.count, "generated": report.generated,
-                          "real_floor": report.real_floor}, indent=2))
-        return
-    print(f"{checkpoint.path} (step {checkpoint.step}): {report.count} generated images against {report.count} "
-          f"real {dataset.name} images; the floor is {report.count} other real images against the same ones")
-    if judge.measures == "thumbnails":
-        print("measured on 16x16 thumbnails, with no trained judge (docs/metrics.md, \"Your own images\")")
-    if report.count < args.n:
-        print(f"(--n {args.n} reduced to {report.count}: the floor needs two disjoint sets of real images)")
-    print(format_table(report, judge.labels))
+    generator = ganvas.load(args.target, args.device)
+    evaluation = generator.evaluate(args.n, args.seed, args.dataset, args.split, args.data_dir)
+    print(json.dumps(evaluation.to_dict(), indent=2) if args.json else evaluation.text("flag"))
 
 
 def run_presets(args: argparse.Namespace) -> None:
-    from ganvas.config import PRESETS
+    presets = ganvas.presets()
+    width = max(map(len, presets))
+    for name, description in presets.items():
+        print(f"{name:<{width}}  {description}")
 
-    width = max(map(len, PRESETS))
-    for name, preset in PRESETS.items():
-        print(f"{name:<{width}}  {preset.description}")
+
+def run_runs(args: argparse.Namespace) -> None:
+    found = ganvas.runs(args.folder)
+    if not found:
+        print(f"no runs in {args.folder}")
+    for run in found:
+        info = run.info()
+        quality = ", ".join(f"{k} {v:.3g}" for k, v in list(info.quality.items())[:3])
+        alarms = f"  ALARMS: {', '.join(info.alarms)}" if info.alarms else ""
+        print(f"{str(run.path):<32} {info.status:<9} step {info.step:<7} {info.preset or '?':<8} {info.model or '?':<11} "
+              f"{info.dataset or '?'}{'  ' + quality if quality else ''}{alarms}")
+
+
+def run_stop(args: argparse.Namespace) -> None:
+    run = ganvas.Run(args.run)
+    if run.info() is None:
+        raise GanvasError(f"{args.run} is not a ganvas run folder")
+    run.stop()
+    print(f"asked {args.run} to stop at the next step boundary and save"
+          + ("" if run.status == "training" else " (it is not training now: the request waits for its next start, "
+                                                 "which clears it)"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.handler(args)
     except GanvasError as err:
-        print(f"ganvas: error: {err}", file=sys.stderr)
+        print(f"ganvas: error: {err.worded('flag')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("ganvas: interrupted", file=sys.stderr)

@@ -1,8 +1,10 @@
-"""Training options: one dataclass, named presets, and the run's config.json.
+"""Training options: each defined once, named presets, and the run's config.json.
 
-This is the only module that knows the config file format. The CLI turns flags
-into a TrainConfig; the trainer reads it; the run folder keeps it as JSON so a
-run can be resumed, sampled and compared later.
+Every option is a field of `TrainConfig` with its help, allowed values and group in the
+field's metadata (`option(...)`). The CLI's `ganvas train` flags, the keywords of
+`ganvas.train(...)` and the keys of YAML/JSON option files are all made from these
+fields, so they cannot drift apart. This is the only module that knows the config
+file format.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,70 +20,130 @@ from typing import Any, Callable
 import yaml
 
 from ganvas.augment import parse_policy
-from ganvas.errors import GanvasError
+from ganvas.errors import GanvasError, named
+from ganvas.files import atomic_write_text
 
 DEFAULT_STEPS = 5000
 CONFIG_FILE = "config.json"
+LENGTH_OPTIONS = ("steps", "epochs", "minutes")  # the only options a resumed run may change
+
+
+def option(default: Any, help: str, *, group: str, choices: tuple[str, ...] | None = None,
+           metavar: str | None = None) -> Any:
+    """A TrainConfig field with what a front end needs to offer it: help text, group and allowed values."""
+    return dataclasses.field(default=default, metadata={"help": help, "group": group, "choices": choices,
+                                                         "metavar": metavar})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    preset: str = "seed"
+    preset: str = option("seed", "named settings to start from (`ganvas presets`); options you give win",
+                         group="preset")
     # data: a named dataset (downloaded or read from data_dir) ...
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    split: str = "train"
+    dataset: str = option("mnist", "named dataset, downloaded on first use", group="data",
+                          choices=("mnist", "fashion-mnist"))
+    data_dir: str | None = option(None, "read the dataset's IDX files from this folder instead of downloading",
+                                  group="data")
+    split: str = option("train", "which split of the named dataset to train on", group="data",
+                        choices=("train", "test"))
     # ... or your own images: a folder or zip, resized to size x size (docs/data.md)
-    data: str | None = None
-    size: int | None = None
-    fit: str = "crop"  # crop, pad or stretch for images that are not square
-    channels: str = "auto"  # auto, grey, rgb or rgba
-    background: str | None = None  # composite transparent images onto this colour
-    labels: bool = False  # class labels from sub-folder names (for conditional models)
+    data: str | None = option(None, "train on your own images instead: a folder (searched recursively) or a zip",
+                              group="data")
+    size: int | None = option(None, f"with {named('data')}: train at N x N pixels (16-256)", group="data")
+    fit: str = option("crop", f"with {named('data')}: how non-square images become square", group="data",
+                      choices=("crop", "pad", "stretch"))
+    channels: str = option("auto", f"with {named('data')}: colour channels (auto: from the images; transparency is kept)",
+                           group="data", choices=("auto", "grey", "rgb", "rgba"))
+    background: str | None = option(None, f"with {named('data')}: composite transparent images onto this colour",
+                                    group="data")
+    labels: bool = option(False, f"with {named('data')}: class labels from sub-folder names (for -cond models)", group="data")
     # networks and objective
-    model: str = "mlp"
-    z_dim: int = 100
-    width: int | None = None  # channels of the conv models (None: the model's default)
-    spectral_norm: bool = False  # on every layer of D, for models that offer it (resnet always has it)
-    loss: str = "nonsaturating"
+    model: str = option("mlp", "network pair from the model registry (docs/models.md)", group="model")
+    z_dim: int = option(100, "latent size", group="model")
+    width: int | None = option(None, "channels of the conv models (default: the model's own)", group="model")
+    spectral_norm: bool = option(False, "spectral norm on D's layers (models that offer it; resnet always has it)",
+                                 group="model")
+    loss: str = option("nonsaturating", "GAN objective", group="model",
+                       choices=("nonsaturating", "minimax", "wgan", "wgan-gp", "lsgan", "hinge", "relativistic"))
     # training strategy (docs/stability.md says when each helps)
-    n_critic: int = 1  # D updates per G update
-    clip_weights: float | None = None  # WGAN's weight clipping to [-c, c]
-    gp_weight: float = 0.0  # WGAN-GP gradient penalty weight (lambda)
-    r1_gamma: float = 0.0  # R1 zero-centred gradient penalty on real data
-    r1_every: int = 16  # lazy R1: apply it every k steps
-    ema_decay: float = 0.0  # sample from an exponential moving average of G (e.g. 0.999); 0 = off
-    augment: str = ""  # DiffAugment policy, e.g. "translation,cutout,color"
-    real_label: float = 1.0  # one-sided label smoothing: D's target for real images (e.g. 0.9)
-    instance_noise: float = 0.0  # std of Gaussian noise added to everything D sees
-    # "bf16": mixed precision, 1.3-2x faster for conv models on GPUs and CPUs with AMX/AVX512-BF16;
-    # "auto": bf16 where the device runs it natively, else fp32
-    precision: str = "fp32"
+    n_critic: int = option(1, "D updates per G update", group="strategy")
+    clip_weights: float | None = option(None, "WGAN weight clipping of D's weights to [-C, C]", group="strategy",
+                                        metavar="C")
+    gp_weight: float = option(0.0, "WGAN-GP gradient penalty weight (e.g. 10)", group="strategy")
+    r1_gamma: float = option(0.0, "R1 gradient penalty on real images (e.g. 1)", group="strategy")
+    r1_every: int = option(16, "lazy R1: apply it every k steps, scaled by k", group="strategy")
+    ema_decay: float = option(0.0, "sample from a moving average of G, e.g. 0.999 (0 = off)", group="strategy")
+    augment: str = option("", "DiffAugment policy for everything D sees, e.g. translation,cutout,color",
+                          group="strategy")
+    real_label: float = option(1.0, "one-sided label smoothing: D's target for real images (e.g. 0.9)",
+                               group="strategy")
+    instance_noise: float = option(0.0, "std of Gaussian noise added to everything D sees", group="strategy")
+    precision: str = option("fp32", "bf16: mixed precision, 1.3-2x faster for conv models on GPUs and CPUs with "
+                                    "AMX/AVX512-BF16; auto: bf16 where the device runs it natively",
+                            group="strategy", choices=("fp32", "bf16", "auto"))
     # optimisation: Adam for both networks
-    batch_size: int = 128
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    seed: int = 0
+    batch_size: int = option(128, "images per batch", group="model")
+    lr_g: float = option(2e-4, "generator learning rate", group="model")
+    lr_d: float = option(2e-4, "discriminator learning rate", group="model")
+    beta1: float = option(0.5, "Adam beta1", group="model")
+    beta2: float = option(0.999, "Adam beta2", group="model")
+    seed: int = option(0, "seed for weights, noise and batch order", group="model")
     # length: a total step target, or epochs (converted to steps), or wall-clock minutes per session
-    steps: int | None = None
-    epochs: float | None = None
-    minutes: float | None = None
+    steps: int | None = option(None, f"train until the run's total step count is N, also when resuming "
+                                     f"(with no length at all: {DEFAULT_STEPS})", group="length")
+    epochs: float | None = option(None, "train for N passes over the data", group="length")
+    minutes: float | None = option(None, "stop after M minutes of training and save", group="length")
     # outputs
-    log_every: int = 100
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
+    log_every: int = option(100, "steps between metrics.jsonl lines", group="outputs")
+    sample_every: int = option(500, "steps between sample grids and loss plots", group="outputs")
+    checkpoint_every: int = option(1000, "steps between checkpoints", group="outputs")
+    keep_checkpoints: int = option(3, "how many recent checkpoints to keep", group="outputs")
     # quality metrics during training (0 turns them off), on this many generated images
-    eval_every: int = 1000
-    eval_images: int = 2000
+    eval_every: int = option(1000, "steps between quality metrics, alarms and the `best` checkpoint (0 = off)",
+                             group="outputs")
+    eval_images: int = option(2000, "generated images per quality measurement", group="outputs")
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+OPTION_GROUPS = {"preset": "preset", "data": "data", "model": "model and optimisation",
+                 "strategy": "training strategy (docs/stability.md)", "length": "length", "outputs": "outputs"}
+# Shorthands set several options at once; an option given by name wins over its shorthand.
+SHORTHANDS = {"lr": (("lr_g", "lr_d"), float, "learning rate of both networks")}
+
+
+def options() -> list[dataclasses.Field]:
+    """Every training option, in the order `ganvas train --help` shows them."""
+    return list(dataclasses.fields(TrainConfig))
+
+
+def option_type(field: dataclasses.Field) -> type:
+    """The value type of an option: int, float, str or bool (None, where allowed, means "not set")."""
+    annotation = typing.get_type_hints(TrainConfig)[field.name]
+    return next(t for t in (typing.get_args(annotation) or (annotation,)) if t is not type(None))
+
+
+def expand_shorthands(given: dict[str, Any]) -> dict[str, Any]:
+    """`lr` becomes lr_g and lr_d, except where those are given themselves."""
+    expanded = {k: v for k, v in given.items() if k not in SHORTHANDS}
+    for shorthand, (targets, _, _) in SHORTHANDS.items():
+        if given.get(shorthand) is not None:
+            for target in targets:
+                if expanded.get(target) is None:
+                    expanded[target] = given[shorthand]
+    return expanded
+
+
+def check_option_names(given: dict[str, Any], source: str) -> None:
+    known = {f.name for f in options()} | set(SHORTHANDS)
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise GanvasError(f"{source} has unknown options: {', '.join(unknown)} (see `ganvas train --help` or "
+                          "docs/api.md)")
 
 
 @dataclass(frozen=True)
@@ -186,35 +247,35 @@ def read_options_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as err:
         raise GanvasError(f"cannot read config file {path}: {err.strerror}") from None
+    yaml_file = path.suffix.lower() in (".yaml", ".yml")
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+        data = yaml.safe_load(text) if yaml_file else json.loads(text)
     except Exception as err:  # YAML and JSON parsers each raise their own error types
-        raise GanvasError(f"{path} is not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: "
+        raise GanvasError(f"{path} is not valid {'YAML' if yaml_file else 'JSON'}: "
                           f"{str(err).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise GanvasError(f"{path} must hold a mapping of option names to values, got {type(data).__name__}")
-    options = {str(key).replace("-", "_"): value for key, value in data.items()}
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise GanvasError(f"{path} has unknown options: {', '.join(unknown)} (see `ganvas train --help`)")
-    return options
+    given = {str(key).replace("-", "_"): value for key, value in data.items()}
+    check_option_names(given, str(path))
+    return given
 
 
 def _check_types(config: TrainConfig) -> None:
-    """Values from JSON/YAML files arrive untyped: a string where a number belongs is named here, not deep in torch."""
-    for name, annotation in typing.get_type_hints(TrainConfig).items():
-        value = getattr(config, name)
-        allowed = typing.get_args(annotation) or (annotation,)
-        if float in allowed:
-            allowed = (*allowed, int)  # 1 is a fine float
-        if isinstance(value, bool) and bool not in allowed or not isinstance(value, tuple(allowed)):
-            wanted = " or ".join("none" if t is type(None) else t.__name__ for t in allowed if t is not int or
-                                 float not in allowed)
-            raise GanvasError(f"option {name} must be {wanted}, got {value!r}")
+    """Values from files and keywords arrive untyped: a string where a number belongs is named here, not deep in
+    torch."""
+    for field in options():
+        value = getattr(config, field.name)
+        wanted = option_type(field)
+        nullable = field.default is None
+        allowed = (float, int) if wanted is float else (wanted,)
+        if value is None and nullable:
+            continue
+        if isinstance(value, bool) and wanted is not bool or not isinstance(value, allowed):
+            kind = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}[wanted]
+            raise GanvasError(f"{named(field.name)} must be {kind}{' or none' if nullable else ''}, got {value!r}")
+        choices = field.metadata["choices"]
+        if choices and value not in choices:
+            raise GanvasError(f"{named(field.name)} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def validate(config: TrainConfig) -> TrainConfig:
@@ -222,48 +283,76 @@ def validate(config: TrainConfig) -> TrainConfig:
     _check_types(config)
     positive = ["z_dim", "batch_size", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every",
                 "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "n_critic", "clip_weights",
-                "r1_every", "real_label"]
-    not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise"]
-    for field in positive:
-        value = getattr(config, field)
+                "r1_every", "real_label", "size"]
+    not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every"]
+    for name in positive:
+        value = getattr(config, name)
         if value is not None and not value > 0:
-            raise GanvasError(f"--{field.replace('_', '-')} must be positive, got {value}")
-    for field in not_negative + ["eval_every"]:
-        if getattr(config, field) < 0:
-            raise GanvasError(f"--{field.replace('_', '-')} must be 0 (off) or positive, got {getattr(config, field)}")
-    if not config.ema_decay < 1 or not config.real_label <= 1:
-        raise GanvasError("--ema-decay must be below 1 and --real-label at most 1")
-    parse_policy(config.augment)
+            raise GanvasError(f"{named(name)} must be positive, got {value}")
+    for name in not_negative:
+        if getattr(config, name) < 0:
+            raise GanvasError(f"{named(name)} must be 0 (off) or positive, got {getattr(config, name)}")
+    if not config.ema_decay < 1:
+        raise GanvasError(f"{named('ema_decay')} must be below 1, got {config.ema_decay}")
+    if not config.real_label <= 1:
+        raise GanvasError(f"{named('real_label')} must be at most 1, got {config.real_label}")
+    try:
+        parse_policy(config.augment)
+    except GanvasError as err:
+        raise GanvasError(f"{named('augment')}: {err}") from None
     _check_strategy(config)
-    for field in ["beta1", "beta2"]:
-        if not 0 <= getattr(config, field) < 1:
-            raise GanvasError(f"--{field} must be in [0, 1), got {getattr(config, field)}")
+    for name in ["beta1", "beta2"]:
+        if not 0 <= getattr(config, name) < 1:
+            raise GanvasError(f"{named(name)} must be in [0, 1), got {getattr(config, name)}")
     if config.data is None and (config.size is not None or config.labels):
-        raise GanvasError("--size and --labels are for your own images: give the folder or zip with --data")
+        raise GanvasError(f"{named('size')} and {named('labels')} are for your own images: give the folder or zip "
+                          f"with {named('data')}")
     if config.data is not None and config.size is None:
-        raise GanvasError("--data needs --size N, the side in pixels to train at (16 to 256; 32 or 64 on a CPU)")
-    if config.precision not in ("fp32", "bf16", "auto"):
-        raise GanvasError(f"--precision must be fp32, bf16 or auto, got {config.precision!r}")
-    if config.split not in ("train", "test"):
-        raise GanvasError(f"--split must be 'train' or 'test', got {config.split!r}")
+        raise GanvasError(f"{named('data')} needs {named('size')}: the side in pixels to train at (16 to 256; "
+                          "32 or 64 on a CPU)")
     if sum(x is not None for x in (config.steps, config.epochs)) > 1:
-        raise GanvasError("give the run's length as --steps or --epochs, not both")
+        raise GanvasError(f"give the run's length as {named('steps')} or {named('epochs')}, not both")
     return config
 
 
 def _check_strategy(config: TrainConfig) -> None:
     """Combinations that cannot work, refused before any work starts."""
     if config.clip_weights and config.spectral_norm:
-        raise GanvasError("weight clipping and spectral norm both constrain D's Lipschitz constant and fight each "
-                          "other: drop --clip-weights or --spectral-norm")
+        raise GanvasError(f"weight clipping and spectral norm both constrain D's Lipschitz constant and fight each "
+                          f"other: drop {named('clip_weights')} or {named('spectral_norm')}")
     if config.clip_weights and config.loss != "wgan":
-        raise GanvasError(f"weight clipping is WGAN's constraint on its critic; it does not belong with --loss "
-                          f"{config.loss} (use --loss wgan, or drop --clip-weights)")
+        raise GanvasError(f"weight clipping is WGAN's constraint on its critic; it does not belong with "
+                          f"{named('loss', config.loss)} (use {named('loss', 'wgan')}, or drop {named('clip_weights')})")
     if config.loss == "wgan" and not (config.clip_weights or config.spectral_norm):
-        raise GanvasError("--loss wgan needs a Lipschitz constraint on D: add --clip-weights 0.01 or --spectral-norm "
-                          "(or use --loss wgan-gp with --gp-weight 10)")
+        raise GanvasError(f"{named('loss', 'wgan')} needs a Lipschitz constraint on D: add "
+                          f"{named('clip_weights', 0.01)} or {named('spectral_norm')} (or use {named('loss', 'wgan-gp')} "
+                          f"with {named('gp_weight', 10)})")
     if config.loss == "wgan-gp" and not config.gp_weight:
-        raise GanvasError("--loss wgan-gp needs its gradient penalty: add --gp-weight 10")
+        raise GanvasError(f"{named('loss', 'wgan-gp')} needs its gradient penalty: add {named('gp_weight', 10)}")
+
+
+def new_run_config(given: dict[str, Any], options_file: str | Path | None = None,
+                   count_images: Callable[[TrainConfig], int] | None = None) -> TrainConfig:
+    """The config of a new run: the preset (given, from the file, else seed), then the file's options, then the
+    options given (None means not given). This is the one place front ends turn their options into a config."""
+    check_option_names(given, "the training options")
+    from_file = read_options_file(options_file) if options_file else {}
+    chosen = expand_shorthands({**expand_shorthands(from_file), **{k: v for k, v in given.items() if v is not None}})
+    preset = chosen.pop("preset", None) or "seed"
+    return preset_config(preset, count_images=count_images, **chosen)
+
+
+def resumed_run_config(run_dir: Path, given: dict[str, Any]) -> TrainConfig:
+    """A resumed run keeps its own config.json; only its length may change."""
+    check_option_names(given, "the training options")
+    changed = sorted(name for name, value in given.items() if value is not None and name not in LENGTH_OPTIONS)
+    if changed:
+        raise GanvasError(f"resuming continues a run with its own settings; drop "
+                          f"{', '.join(named(name) for name in changed)} (only {named('steps')}, {named('epochs')} "
+                          f"and {named('minutes')} may change, and the device)")
+    config = load_config(run_dir)
+    lengths = {name: given[name] for name in LENGTH_OPTIONS if given.get(name) is not None}
+    return validate(config.replace(**lengths)) if lengths else config
 
 
 def with_default_length(config: TrainConfig) -> TrainConfig:
@@ -274,14 +363,11 @@ def with_default_length(config: TrainConfig) -> TrainConfig:
 
 
 def save_config(config: TrainConfig, run_dir: Path) -> None:
-    path = Path(run_dir) / CONFIG_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(Path(run_dir) / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
 
 
 def config_from_dict(data: dict[str, Any], source: str) -> TrainConfig:
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    known = {f.name for f in options()}
     unknown = sorted(set(data) - known)
     if unknown:
         raise GanvasError(f"{source} has options this ganvas does not know ({', '.join(unknown)}); "
@@ -298,4 +384,6 @@ def load_config(run_dir: Path) -> TrainConfig:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise GanvasError(f"{path} is not valid JSON ({err}); restore it or start a new run") from None
+    if not isinstance(data, dict):
+        raise GanvasError(f"{path} does not hold a mapping of options; restore it or start a new run")
     return config_from_dict(data, str(path))

@@ -2,7 +2,13 @@
 
 `GAN.train_step` is one alternating update: `n_critic` discriminator steps, then one
 generator step through the frozen discriminator. Everything it knows about a model
-or a loss comes from the registries and the run's TrainConfig.
+or a loss comes from the registries and the run's TrainConfig. It is the noise-to-image
+kind of GAN: its networks are a generator and a discriminator (and an EMA of the
+generator), saved by those role names.
+
+Everything random it draws comes from generators it owns (weight initialisation from a
+forked copy of torch's RNG, seeded by the config), so it never changes torch's global
+RNG and two GANs in one process do not disturb each other's draws.
 """
 
 from __future__ import annotations
@@ -17,18 +23,19 @@ from ganvas import checkpoint as ckpt
 from ganvas.augment import augment, parse_policy
 from ganvas.config import TrainConfig
 from ganvas.devices import has_fast_bf16
-from ganvas.errors import GanvasError
+from ganvas.errors import GanvasError, named
 from ganvas.losses import get_objective
-from ganvas.models import (build_discriminator, build_generator, discriminate, generate, generate_in_batches,
-                           get_model)
+from ganvas.models import build_network, discriminate, generate, generate_in_batches, get_model
 from ganvas.regularizers import clip_weights_, gradient_penalty, instance_noise, r1_penalty, update_ema_
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]  # images in [-1, 1], labels (or None)
-STEP_STATS = ("d_loss", "g_loss", "d_accuracy")
+KIND = ckpt.NOISE_TO_IMAGE
 
 
-def model_recipe(config: TrainConfig, image_shape: tuple[int, int, int], num_classes: int | None) -> dict[str, Any]:
-    """The JSON a checkpoint keeps so that sampling can rebuild the generator with no training code."""
+def network_recipes(config: TrainConfig, image_shape: tuple[int, int, int],
+                    num_classes: int | None) -> dict[str, dict[str, Any]]:
+    """The JSON a checkpoint keeps for each network role, so that sampling can rebuild the generator with no
+    training code (models.build_network)."""
     shared: dict[str, Any] = {"image_shape": list(image_shape)}
     if config.width is not None:
         shared["width"] = config.width
@@ -37,8 +44,13 @@ def model_recipe(config: TrainConfig, image_shape: tuple[int, int, int], num_cla
             raise GanvasError(f"model {config.model!r} is class-conditional, but {config.dataset} has no labels; "
                               "choose an unconditional model")
         shared["num_classes"] = num_classes
-    discriminator = {**shared, **({"spectral_norm": True} if config.spectral_norm else {})}
-    return {"name": config.model, "generator": {**shared, "z_dim": config.z_dim}, "discriminator": discriminator}
+    generator = {"model": config.model, "part": "generator", "args": {**shared, "z_dim": config.z_dim}}
+    discriminator = {"model": config.model, "part": "discriminator",
+                     "args": {**shared, **({"spectral_norm": True} if config.spectral_norm else {})}}
+    recipes = {"generator": generator, "discriminator": discriminator}
+    if config.ema_decay:
+        recipes["generator_ema"] = generator
+    return recipes
 
 
 def make_optimizer(module: nn.Module, lr: float, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
@@ -57,24 +69,25 @@ def has_batch_norm(module: nn.Module) -> bool:
 class GAN:
     def __init__(self, config: TrainConfig, image_shape: tuple[int, int, int], device: torch.device,
                  num_classes: int | None = None):
-        torch.manual_seed(config.seed)  # weight initialisation
         self.config = config
         self.device = device
-        self.recipe = model_recipe(config, image_shape, num_classes)
-        self.generator = build_generator(config.model, **self.recipe["generator"]).to(device)
-        self.discriminator = build_discriminator(config.model, **self.recipe["discriminator"]).to(device)
+        self.recipes = network_recipes(config, image_shape, num_classes)
+        with torch.random.fork_rng(devices=[]):  # networks are built on the CPU, then moved
+            torch.manual_seed(config.seed)  # weight initialisation
+            self.generator = build_network(self.recipes["generator"]).to(device)
+            self.discriminator = build_network(self.recipes["discriminator"]).to(device)
         # Batch norm couples the samples of a batch: real and fake then need separate D passes, and
         # per-sample gradient penalties lose their meaning.
         self.separate_d_passes = has_batch_norm(self.discriminator)
         if self.separate_d_passes and (config.gp_weight or config.r1_gamma):
             raise GanvasError(f"gradient penalties need a discriminator without batch norm; {config.model}'s has it "
-                              "(use --spectral-norm, which replaces it, or another model)")
+                              f"(use {named('spectral_norm')}, which replaces it, or another model)")
         self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
         self.opt_g = make_optimizer(self.generator, config.lr_g, config, device)
         self.opt_d = make_optimizer(self.discriminator, config.lr_d, config, device)
         self.objective = get_objective(config.loss, real_label=config.real_label)
         self.augment_policy = parse_policy(config.augment)
-        self.num_classes = self.recipe["generator"].get("num_classes")
+        self.num_classes = self.recipes["generator"]["args"].get("num_classes")
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
         self.bf16 = config.precision == "bf16" or config.precision == "auto" and has_fast_bf16(device)
 
@@ -105,21 +118,26 @@ class GAN:
         logits = discriminate(self.discriminator, torch.cat([real, fake]), labels).float()
         return logits[:len(real)], logits[len(real):]
 
-    def train_step(self, step: int, next_batch: Callable[[int], Batch]) -> torch.Tensor:
-        """n_critic D updates, then one G update. Returns STEP_STATS as one tensor (one device sync to read).
+    def train_step(self, step: int, next_batch: Callable[[int], Batch]) -> dict[str, torch.Tensor]:
+        """n_critic D updates, then one G update. Returns the step's statistics as 0-d tensors, to be read together
+        (one device sync): d_loss, g_loss and d_accuracy, each D term averaged over the n_critic updates, and every
+        other loss term the run uses (gradient_penalty, r1_penalty on the steps that apply it, d_auxiliary_loss).
 
         `next_batch(i)` gives the i-th real batch of this step.
         """
+        d_stats: dict[str, list[torch.Tensor]] = {}
         for i in range(self.config.n_critic):
             real, labels = next_batch(i)
             with self._autocast():
-                d_loss, d_accuracy = self._discriminator_step(step, real, labels)
+                for name, value in self._discriminator_step(step, real, labels).items():
+                    d_stats.setdefault(name, []).append(value)
         with self._autocast():
             g_loss = self._generator_step(real, labels)
         if self.generator_ema is not None:
             # Warm-up: early on the average would mostly remember the random initial weights.
             update_ema_(self.generator_ema, self.generator, min(self.config.ema_decay, (step + 1) / (step + 10)))
-        return torch.stack([d_loss, g_loss, d_accuracy])
+        stats = {name: torch.stack(values).mean() for name, values in d_stats.items()}
+        return {"d_loss": stats.pop("d_loss"), "g_loss": g_loss, "d_accuracy": stats.pop("d_accuracy"), **stats}
 
     def _autocast(self) -> torch.autocast:
         """bf16 mixed precision (--precision bf16): matrix multiplies and convolutions in bfloat16, weights,
@@ -127,31 +145,37 @@ class GAN:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def _discriminator_step(self, step: int, real: torch.Tensor,
-                            labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+                            labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         config, batch = self.config, real.shape[0]
         fake_labels = self.random_labels(batch)
         with torch.no_grad():  # D's step needs G's images, not G's gradients
             fake = generate(self.generator, self.latents(batch), fake_labels)
         real, fake = self.d_view(real), self.d_view(fake)
         real_logits, fake_logits = self.d_logits(real, labels, fake, fake_labels)
-        d_loss = self.objective.discriminator_loss(real_logits, fake_logits)
-        total = d_loss
+        stats = {"d_loss": self.objective.discriminator_loss(real_logits, fake_logits)}
+        terms = []  # (statistic name, weight): what is added to D's loss beside the objective
         auxiliary = getattr(self.discriminator, "auxiliary_loss", None)
         if callable(auxiliary):  # a D's own self-supervised loss (e.g. reconstructing the reals) trains with it
-            total = total + auxiliary(real)
+            stats["d_auxiliary_loss"] = auxiliary(real)
+            terms.append(("d_auxiliary_loss", 1.0))
         if config.gp_weight:
-            total = total + config.gp_weight * gradient_penalty(self.discriminator, real, fake, self.noise, labels)
+            stats["gradient_penalty"] = gradient_penalty(self.discriminator, real, fake, self.noise, labels)
+            terms.append(("gradient_penalty", config.gp_weight))
         if config.r1_gamma and step % config.r1_every == 0:
             # Lazy R1: applied every r1_every steps, scaled up to keep the same strength on average.
-            total = total + config.r1_gamma / 2 * config.r1_every * r1_penalty(self.discriminator, real, labels)
+            stats["r1_penalty"] = r1_penalty(self.discriminator, real, labels)
+            terms.append(("r1_penalty", config.r1_gamma / 2 * config.r1_every))
+        total = stats["d_loss"]
+        for name, weight in terms:
+            total = total + weight * stats[name]
         self.opt_d.zero_grad(set_to_none=True)
         total.backward()
         self.opt_d.step()
         if config.clip_weights:
             clip_weights_(self.discriminator, config.clip_weights)
         with torch.no_grad():
-            accuracy = ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (2 * batch)
-        return d_loss.detach(), accuracy
+            stats["d_accuracy"] = ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (2 * batch)
+        return {name: value.detach().float() for name, value in stats.items()}
 
     def _generator_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         # Freezing D skips its weight gradients; G still gets gradients through D's activations.
@@ -186,25 +210,30 @@ class GAN:
             networks["generator_ema"] = self.generator_ema
         return networks
 
-    def training_state(self) -> dict[str, Any]:
-        return {"optimizer_g": self.opt_g.state_dict(), "optimizer_d": self.opt_d.state_dict(),
-                "noise_rng": self.noise.get_state()}
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.opt_g, "discriminator": self.opt_d}
+
+    def training_state(self) -> ckpt.TrainingState:
+        return ckpt.TrainingState({role: opt.state_dict() for role, opt in self.optimizers().items()},
+                                  [{"noise": self.noise.get_state()}])
 
     def save(self, run_dir, step: int, name: str | None = None, quality: dict | None = None):
-        return ckpt.save_checkpoint(run_dir, step, self.networks(), self.recipe, self.config.to_dict(),
+        return ckpt.save_checkpoint(run_dir, step, KIND, self.networks(), self.recipes, self.config.to_dict(),
                                     self.training_state(), name=name, quality=quality)
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
-        if checkpoint.model != self.recipe:
-            raise GanvasError(f"checkpoint {checkpoint.path} was trained with model {checkpoint.model}, "
-                              f"but this run's config builds {self.recipe}; resume with the run's own config")
-        for network, module in self.networks().items():
-            ckpt.load_weights_into(module, checkpoint.weights(network), network, checkpoint.path)
+        ours = {role: self.recipes[role] for role in self.networks()}
+        if checkpoint.kind != KIND or checkpoint.networks != ours:
+            raise GanvasError(f"checkpoint {checkpoint.path} holds other networks ({checkpoint.kind}: "
+                              f"{checkpoint.networks}) than this run's config builds ({ours}); "
+                              "resume with the run's own config")
+        for role, module in self.networks().items():
+            ckpt.load_weights_into(module, checkpoint.weights(role), role, checkpoint.path)
         state = checkpoint.training_state()
         try:
-            self.opt_g.load_state_dict(state["optimizer_g"])
-            self.opt_d.load_state_dict(state["optimizer_d"])
-            self.noise.set_state(state["noise_rng"])
-        except (KeyError, ValueError, RuntimeError) as err:
-            raise GanvasError(f"{checkpoint.path} has an unusable training state ({err}); "
+            for role, optimizer in self.optimizers().items():
+                optimizer.load_state_dict(state.optimizers[role])
+            self.noise.set_state(state.rng[0]["noise"])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:
+            raise GanvasError(f"{checkpoint.path} has an unusable training state ({type(err).__name__}: {err}); "
                               "resume from an earlier checkpoint") from None

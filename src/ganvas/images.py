@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from ganvas.files import atomic_write_bytes
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[-1, 1] floats (N, C, H, W) -> uint8 (N, H, W) for greyscale or (N, H, W, C) for colour."""
@@ -38,14 +40,17 @@ def make_grid(pixels: np.ndarray, columns: int | None = None, padding: int = 2) 
 
 def save_png(pixels: np.ndarray, path: Path, scale: int = 1) -> None:
     """Write atomically, so a half-written PNG never replaces a good one."""
+    atomic_write_bytes(path, png_bytes(pixels, scale))
+
+
+def png_bytes(pixels: np.ndarray, scale: int = 1) -> bytes:
+    """One uint8 image (or grid) encoded as PNG, for notebooks and web pages."""
     image = to_pil(pixels)
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def display_scale(pixels: np.ndarray) -> int:

@@ -14,7 +14,13 @@ _COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
 
 def plot_curves(steps: list[int], curves: dict[str, list[float]], path: Path,
                 size: tuple[int, int] = (640, 360), title: str = "losses") -> None:
-    """Line plot of each named series against step, with a legend and axis labels."""
+    """Write curves_image(...) as a PNG."""
+    save_png(curves_image(steps, curves, size, title), path)
+
+
+def curves_image(steps: list[int], curves: dict[str, list[float]], size: tuple[int, int] = (640, 360),
+                 title: str = "losses") -> np.ndarray:
+    """Line plot of each named series against step, with a legend and axis labels, as RGB pixels."""
     width, height = size
     left, right, top, bottom = 60, 20, 30, 40
     image = Image.new("RGB", size, "white")
@@ -47,4 +53,4 @@ def plot_curves(steps: list[int], curves: dict[str, list[float]], path: Path,
         if len(line) > 1:
             draw.line(line, fill=colour, width=2)
         draw.text((width - right - 120, top + 6 + 14 * index), name, fill=colour)
-    save_png(np.asarray(image), path)
+    return np.asarray(image)

@@ -10,10 +10,11 @@ from torch import nn
 
 from ganvas.checkpoint import Checkpoint, load_checkpoint, load_weights_into, resolve_checkpoint
 from ganvas.devices import resolve_device
-from ganvas.images import to_pil
-from ganvas.errors import GanvasError
+from ganvas.errors import CheckpointError, GanvasError, named
+from ganvas.files import atomic_write
+from ganvas.images import save_png
 from ganvas.latents import balanced_labels, gaussian_latents, truncate
-from ganvas.models import build_generator, generate_in_batches, is_conditional
+from ganvas.models import build_network, generate_in_batches, is_conditional
 
 
 def load_generator(target: str | Path, device: str = "cpu") -> tuple[nn.Module, Checkpoint]:
@@ -22,10 +23,12 @@ def load_generator(target: str | Path, device: str = "cpu") -> tuple[nn.Module, 
     Runs that average G's weights sample from the average (generator_ema), which is what they train for.
     """
     checkpoint = load_checkpoint(resolve_checkpoint(target))
-    recipe = checkpoint.model
-    generator = build_generator(recipe["name"], **recipe["generator"])
-    network = "generator_ema" if checkpoint.has_weights("generator_ema") else "generator"
-    load_weights_into(generator, checkpoint.weights(network), "generator", checkpoint.path)
+    role = "generator_ema" if checkpoint.has_weights("generator_ema") else "generator"
+    if role not in checkpoint.networks:
+        raise CheckpointError(f"{checkpoint.path} has no generator ({checkpoint.kind} checkpoint with "
+                              f"{', '.join(checkpoint.networks)}); use a checkpoint of a noise-to-image GAN")
+    generator = build_network(checkpoint.networks[role])
+    load_weights_into(generator, checkpoint.weights(role), "generator", checkpoint.path)
     return generator.to(resolve_device(device)).eval(), checkpoint
 
 
@@ -33,13 +36,13 @@ def sample_labels(generator: nn.Module, count: int, class_index: int | None = No
     """Labels for a conditional generator: all `class_index`, or every class in turn (sorted runs); None otherwise."""
     if not is_conditional(generator):
         if class_index is not None:
-            raise GanvasError("this generator is unconditional: --class needs a model trained with labels "
+            raise GanvasError(f"this generator is unconditional: {named('class_')} needs a model trained with labels "
                               "(a -cond model)")
         return None
     if class_index is None:
         return balanced_labels(count, generator.num_classes)
     if not 0 <= class_index < generator.num_classes:
-        raise GanvasError(f"--class must be from 0 to {generator.num_classes - 1}, got {class_index}")
+        raise GanvasError(f"{named('class_')} must be from 0 to {generator.num_classes - 1}, got {class_index}")
     return torch.full((count,), class_index)
 
 
@@ -62,17 +65,17 @@ def generate_one_class(generator: nn.Module, z: torch.Tensor, class_index: int |
     return generate_in_batches(generator, z, sample_labels(generator, len(z), class_index))
 
 
-def write_images(pixels: np.ndarray, directory: Path) -> None:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+def write_images(pixels: np.ndarray, directory: Path) -> list[Path]:
+    """One PNG per image, numbered from 0 (zero-padded so they sort), in `directory`."""
     width = len(str(len(pixels) - 1))
-    for index, image in enumerate(pixels):
-        to_pil(image).save(directory / f"{index:0{width}d}.png")
+    paths = [Path(directory) / f"{index:0{width}d}.png" for index in range(len(pixels))]
+    for image, path in zip(pixels, paths):
+        save_png(image, path)
+    return paths
 
 
 def write_array(pixels: np.ndarray, path: Path) -> None:
     """uint8, (N, H, W) for greyscale and (N, H, W, C) for colour, as numpy's .npy."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, pixels)
+    with atomic_write(path) as out:
+        np.save(out, pixels)
 

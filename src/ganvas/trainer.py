@@ -1,9 +1,15 @@
 """The training loop: alternating discriminator and generator steps, with samples, metrics and checkpoints.
 
 The loop knows models and objectives only through their registries and the run's
-TrainConfig. Everything random is drawn from generators whose state is saved in
-each checkpoint, and batch order is a pure function of (seed, step), so a resumed
-run continues exactly as if it had never stopped.
+TrainConfig, and front ends only as listeners: it reports what happens as events
+(ganvas.events) and prints nothing. It stops at a step boundary, saving, when asked:
+by a `stop` event object (another thread), a stop-request file in the run folder
+(another process, runfolder.request_stop), SIGTERM, or Ctrl-C (the last two only
+when it runs in the main thread). It works in any thread.
+
+Everything random is drawn from generators whose state is saved in each checkpoint,
+and batch order is a pure function of (seed, step), so a resumed run continues
+exactly as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -12,36 +18,43 @@ import json
 import math
 import shutil
 import signal
-import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
-from tqdm import tqdm
 
 from ganvas import checkpoint as ckpt
 from ganvas.config import TrainConfig, save_config, with_default_length
 from ganvas.data import ImageDataset, load_training_data, to_model_range
 from ganvas.devices import resolve_device
-from ganvas.errors import GanvasError
+from ganvas.errors import GanvasError, named
+from ganvas.events import (Alarm, CheckpointSaved, Event, Listener, Note, Progress, QualityMeasured,
+                           SamplesWritten, Started, StepStats, Stopped)
+from ganvas.files import atomic_write_bytes, atomic_write_text, is_temporary
+from ganvas.gan import GAN, Batch
 from ganvas.images import to_uint8, write_grid
-from ganvas.gan import GAN, STEP_STATS, Batch
 from ganvas.latents import balanced_labels, gaussian_latents
+from ganvas.listeners import EventLog, TrainLog
 from ganvas.metrics.alarms import AlarmBoard, discriminator_overpowering
 from ganvas.metrics.judges import judge_for
 from ganvas.metrics.quality import Judge
 from ganvas.plots import plot_curves
+from ganvas.runfolder import LOCK_FILE, RunLock, StatusWriter, clear_stop_request, stop_requested
 
 METRICS_FILE = "metrics.jsonl"
-LOG_FILE = "train.log"
 SAMPLES_DIR = "samples"
 LOSS_PLOT_FILE = "losses.png"
 GRID_SIZE = 64
 GRID_ROW = 8  # images per class in a conditional model's grid
 BEST = "best"
+
+
+class DivergedError(GanvasError):
+    """Training met a NaN or Inf and stopped, after rolling back to the last good checkpoint."""
 
 
 class BatchSampler:
@@ -50,7 +63,7 @@ class BatchSampler:
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int):
         if len(images) < batch_size:
             raise GanvasError(f"the dataset has {len(images)} images, fewer than one batch of {batch_size}; "
-                              "use a smaller --batch-size")
+                              f"use a smaller {named('batch_size')}")
         self.images = images
         self.labels = labels
         self.batch_size = batch_size
@@ -68,25 +81,43 @@ class BatchSampler:
         return self.images[indices], None if self.labels is None else self.labels[indices]
 
 
+class Broadcast:
+    """Sends each event to every listener. A listener that raises is reported once and gets no more events:
+    a broken plot must not cost a training run."""
+
+    def __init__(self, listeners: Iterable[Listener]):
+        self.listeners = list(listeners)
+
+    def __call__(self, event: Event) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception as err:  # noqa: BLE001 - whatever a listener does wrong, training goes on
+                self.listeners.remove(listener)
+                self(Note(event.step, text=f"a listener ({getattr(listener, '__name__', type(listener).__name__)}) "
+                                           f"failed and was removed: {type(err).__name__}: {err}"))
+
+
 @dataclass
 class RunFiles:
-    """Where a run keeps what it writes, and its human-readable log."""
+    """Where a run keeps the metrics, grids and plots it writes, and the metrics logged so far."""
 
     run_dir: Path
     history: list[dict[str, Any]] = field(default_factory=list)
 
-    def log(self, message: str) -> None:
-        tqdm.write(message, file=sys.stderr)
-        with open(self.run_dir / LOG_FILE, "a") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-
     def load_history(self, up_to_step: int) -> None:
-        """Metrics logged after the checkpoint we resume from are dropped: those steps will run again."""
+        """Metrics logged after the checkpoint we resume from are dropped: those steps will run again. A last line
+        cut short by a crash is dropped too."""
         path = self.run_dir / METRICS_FILE
         if path.exists():
-            lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            self.history = [entry for entry in lines if entry["step"] <= up_to_step]
-            path.write_text("".join(json.dumps(entry) + "\n" for entry in self.history))
+            entries = []
+            for line in path.read_text().splitlines():
+                try:
+                    entries.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+            self.history = [entry for entry in entries if isinstance(entry, dict) and entry.get("step", 0) <= up_to_step]
+            atomic_write_text(path, "".join(json.dumps(entry) + "\n" for entry in self.history))
 
     def record(self, entry: dict[str, Any]) -> None:
         self.history.append(entry)
@@ -96,7 +127,7 @@ class RunFiles:
     def save_samples(self, images: torch.Tensor, step: int, columns: int | None = None) -> Path:
         path = self.run_dir / SAMPLES_DIR / f"step-{step:08d}.png"
         write_grid(to_uint8(images), path, columns)
-        shutil.copyfile(path, self.run_dir / SAMPLES_DIR / "latest.png")
+        atomic_write_bytes(self.run_dir / SAMPLES_DIR / "latest.png", path.read_bytes())
         return path
 
     def plot_losses(self) -> None:
@@ -106,53 +137,75 @@ class RunFiles:
                         self.run_dir / LOSS_PLOT_FILE)
 
 
-def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """A new run needs an unused folder; an existing run is only touched with --resume or --overwrite."""
-    exists = run_dir.exists() and any(run_dir.iterdir())
+def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> RunLock:
+    """Lock the run folder for this trainer. A new run needs an unused folder; an existing run is only touched
+    when resuming or overwriting it, and never while another process trains it."""
     if resume:
         if not (run_dir / "config.json").is_file():
             raise GanvasError(f"cannot resume {run_dir}: it is not a ganvas run folder (no config.json)")
-        return
+        return RunLock(run_dir).acquire()
+    exists = run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir())
     if exists and not overwrite:
         raise GanvasError(f"run folder {run_dir} already exists; continue it with `ganvas train --resume {run_dir}` "
-                          "or start over with --overwrite (deletes it)")
-    if exists:
-        shutil.rmtree(run_dir)
+                          f"or start over with {named('overwrite')} (deletes it)")
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir).acquire()
+    for path in run_dir.iterdir():  # overwrite: everything but the lock we hold
+        if path.name != LOCK_FILE:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    return lock
 
 
-@contextmanager
-def stop_requests() -> Iterator[list[bool]]:
-    """The first Ctrl-C asks the loop to stop and save at the next step boundary; a second one aborts."""
-    requested = [False]
+class StopRequests:
+    """Asks the loop to stop at the next step boundary: `stop` (a threading.Event, from another thread), the run's
+    stop-request file (another process), and in the main thread SIGTERM and Ctrl-C (a second Ctrl-C aborts)."""
 
-    def handler(signum: int, frame: Any) -> None:
-        if requested[0]:
-            raise KeyboardInterrupt
-        requested[0] = True
+    def __init__(self, run_dir: Path, stop: threading.Event | None):
+        self.run_dir = run_dir
+        self.stop = stop
+        self.signalled: str | None = None
 
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: no handler, Ctrl-C behaves as usual
-        yield requested
-        return
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    def reason(self) -> str | None:
+        if self.signalled:
+            return self.signalled
+        if self.stop is not None and self.stop.is_set() or stop_requested(self.run_dir):
+            return "stop_request"
+        return None
+
+    @contextmanager
+    def handling_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only; there, Ctrl-C behaves as usual
+            return
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if signum == signal.SIGINT and self.signalled:
+                raise KeyboardInterrupt
+            self.signalled = "interrupt" if signum == signal.SIGINT else "stop_request"
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 @dataclass
 class TrainResult:
     run_dir: Path
     step: int
-    stopped_by: str
+    stopped_by: str  # a key of events.STOP_REASONS
     checkpoint: Path
 
 
 def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: bool = False,
-          device: str = "auto", progress: bool = True) -> TrainResult:
-    """Train (or continue training) the run in `run_dir` until its step target or time limit."""
+          device: str = "auto", listeners: Iterable[Listener] = (), stop: threading.Event | None = None
+          ) -> TrainResult:
+    """Train (or continue training) the run in `run_dir` until its step target or time limit, or a stop request.
+
+    Events go to `listeners` and to the run folder's train.log, events.jsonl and status.json.
+    """
     run_dir = Path(run_dir)
     config = with_default_length(config)
     torch_device = resolve_device(device)
@@ -161,23 +214,35 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
     sampler = BatchSampler(to_model_range(dataset.images).to(torch_device),
                            dataset.labels.to(torch_device) if gan.num_classes else None,
                            config.batch_size, config.seed)
-    prepare_run_dir(run_dir, resume, overwrite)  # only now: a run that cannot start leaves no folder behind
-    target_steps = config.steps or (
-        math.ceil(config.epochs * sampler.steps_per_epoch / config.n_critic) if config.epochs else None)
-    files = RunFiles(run_dir)
-    step, saved_step = 0, None
-    if resume:
-        checkpoints = ckpt.step_checkpoints(run_dir)
-        if checkpoints:
-            latest = ckpt.load_checkpoint(checkpoints[-1])
-            gan.restore(latest)
-            step = saved_step = latest.step
-        files.load_history(step)
-    save_config(config, run_dir)
-    files.log(f"{'resuming at step ' + str(step) if resume else 'starting'}: {describe(config, dataset, target_steps)} "
-              f"on {torch_device}{' in bf16 mixed precision' if gan.bf16 else ''}")
-    monitor = QualityMonitor.for_run(config, dataset, torch_device, files, gan.num_classes)
-    return _loop(gan, sampler, files, monitor, step, saved_step, target_steps, config, progress)
+    lock = prepare_run_dir(run_dir, resume, overwrite)  # only now: a run that cannot start leaves no folder behind
+    try:
+        clear_stop_request(run_dir)  # a request left from an earlier session is not for this one
+        for leftover in (run_dir / ckpt.CHECKPOINTS_DIR).glob(".*"):  # writes cut short by a killed process
+            if is_temporary(leftover):
+                shutil.rmtree(leftover, ignore_errors=True)
+        emit = Broadcast([TrainLog(run_dir), EventLog(run_dir), StatusWriter(run_dir), *listeners])
+        if lock.stale_holder:
+            emit(Note(0, text=f"took over the run from {lock.stale_holder}, which is gone"))
+        target_steps = config.steps or (
+            math.ceil(config.epochs * sampler.steps_per_epoch / config.n_critic) if config.epochs else None)
+        files = RunFiles(run_dir)
+        step, saved_step = 0, None
+        if resume:
+            checkpoints = ckpt.step_checkpoints(run_dir)
+            if checkpoints:
+                latest = ckpt.load_checkpoint(checkpoints[-1])
+                gan.restore(latest)
+                step = saved_step = latest.step
+            files.load_history(step)
+        save_config(config, run_dir)
+        emit(Started(step, run_dir=run_dir, target_steps=target_steps, minutes=config.minutes, resumed=resume,
+                     description=f"{describe(config, dataset, target_steps)} on {torch_device}"
+                                 f"{' in bf16 mixed precision' if gan.bf16 else ''}"))
+        monitor = QualityMonitor.for_run(config, dataset, torch_device, files, gan.num_classes, emit)
+        loop = Loop(gan, sampler, files, monitor, emit, config, target_steps, StopRequests(run_dir, stop))
+        return loop.run(step, saved_step)
+    finally:
+        lock.release()
 
 
 def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | None) -> str:
@@ -193,128 +258,164 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
 class QualityMonitor:
     """Quality metrics every eval_every steps, alarms, and the `best` checkpoint where the judge ranks one.
 
-    Named datasets (digits) are judged by the MNIST evaluator; your own images (--data) on thumbnails.
+    Named datasets (digits) are judged by the MNIST evaluator; your own images (the data option) on thumbnails.
     """
 
-    def __init__(self, judge: Judge | None, config: TrainConfig, files: RunFiles, num_classes: int | None):
+    def __init__(self, judge: Judge | None, config: TrainConfig, files: RunFiles, num_classes: int | None,
+                 emit: Listener):
         self.judge = judge
         self.files = files
+        self.emit = emit
         self.latents = gaussian_latents(judge.count, config.z_dim, config.seed + 2) if judge else None
         self.labels = balanced_labels(judge.count, num_classes) if judge and num_classes else None
         self.alarms = AlarmBoard()
-        best = files.run_dir / ckpt.CHECKPOINTS_DIR / BEST
-        quality = ckpt.load_checkpoint(best).meta.get("quality") if best.is_dir() else None
+        best = ckpt.named_checkpoint(files.run_dir, BEST)
+        quality = ckpt.load_checkpoint(best).quality if best.is_dir() else None
         self.best = quality[judge.best_key] if quality and judge and judge.best_key else math.inf
 
     @classmethod
     def for_run(cls, config: TrainConfig, dataset: ImageDataset, device: torch.device, files: RunFiles,
-                num_classes: int | None) -> "QualityMonitor":
+                num_classes: int | None, emit: Listener) -> "QualityMonitor":
         if config.eval_every == 0:
-            return cls(None, config, files, num_classes)
+            return cls(None, config, files, num_classes, emit)
         try:
             judge = judge_for(dataset, own_images=config.data is not None, count=config.eval_images, device=device)
         except GanvasError as why:
-            files.log(f"no quality metrics for this run: {why}")
-            return cls(None, config, files, num_classes)
-        return cls(judge, config, files, num_classes)
+            emit(Note(0, text=f"no quality metrics for this run: {why}"))
+            return cls(None, config, files, num_classes, emit)
+        return cls(judge, config, files, num_classes, emit)
 
     def check_losses(self, step: int) -> None:
         self._say(step, {"d_overpowering_g": discriminator_overpowering(
             [entry for entry in self.files.history if "d_accuracy" in entry])})
 
-    def evaluate(self, gan: GAN, step: int) -> dict[str, float] | None:
+    def evaluate(self, gan: GAN, step: int) -> None:
         if self.judge is None:
-            return None
+            return
         quality = self.judge.judge(gan.generate(self.latents, self.labels))
         self.files.record({"step": step, "quality": quality})
+        self.emit(QualityMeasured(step, quality=quality, summary=self.judge.summary(quality)))
         self._say(step, self.judge.alarms(quality))
         key = self.judge.best_key
         if key and quality[key] < self.best:
             self.best = quality[key]
-            gan.save(self.files.run_dir, step, name=BEST, quality=quality)
-        return quality
+            path = gan.save(self.files.run_dir, step, name=BEST, quality=quality)
+            self.emit(CheckpointSaved(step, path=path, name=BEST))
 
     def _say(self, step: int, alarms: dict[str, str | None]) -> None:
-        for line in self.alarms.update(step, alarms):
-            self.files.log(line)
+        for name, text, active in self.alarms.update(alarms):
+            self.emit(Alarm(step, name=name, text=text, active=active))
 
 
-def _loop(gan: GAN, sampler: BatchSampler, files: RunFiles, monitor: QualityMonitor, step: int,
-          saved_step: int | None, target_steps: int | None, config: TrainConfig, progress: bool) -> TrainResult:
-    # A conditional grid has one row per class.
-    grid_size = GRID_ROW * gan.num_classes if gan.num_classes else GRID_SIZE
-    fixed_z = gaussian_latents(grid_size, config.z_dim, config.seed)
-    fixed_labels = balanced_labels(grid_size, gan.num_classes) if gan.num_classes else None
-    columns = GRID_ROW if gan.num_classes else None
-    started = time.monotonic()
-    deadline = started + config.minutes * 60 if config.minutes else math.inf
-    window_start, window = time.monotonic(), []
-    stopped_by = "steps"
-    bar = tqdm(total=target_steps, initial=step, disable=not progress, unit="step", dynamic_ncols=True,
-               file=sys.stderr, mininterval=0.5)
-    with stop_requests() as stop, bar:
-        while target_steps is None or step < target_steps:
-            if time.monotonic() >= deadline:
-                stopped_by = "time"
-                break
-            if stop[0]:
-                stopped_by = "interrupt"
-                break
-            stats = gan.train_step(step, lambda i: sampler.batch(step * config.n_critic + i)).tolist()
-            if not all(map(math.isfinite, stats)):
-                _roll_back(gan, files, step + 1, dict(zip(STEP_STATS, stats)))
-            step += 1
-            window.append(stats)
-            if step % 10 == 0 or step == target_steps:
-                bar.update(step - bar.n)
-            if step % config.log_every == 0:
-                now = time.monotonic()
-                entry = {"step": step, "epoch": round(step / sampler.steps_per_epoch, 3),
-                         **{name: sum(column) / len(window) for name, column in zip(STEP_STATS, zip(*window))},
-                         "images_per_s": len(window) * config.batch_size / (now - window_start),
-                         "elapsed_s": round(now - started, 2)}
-                files.record(entry)
-                monitor.check_losses(step)
-                bar.set_postfix(d_loss=f"{entry['d_loss']:.3f}", g_loss=f"{entry['g_loss']:.3f}",
-                                img_s=f"{entry['images_per_s']:.0f}", refresh=False)
-                window_start, window = now, []
-            if config.eval_every and step % config.eval_every == 0:
-                quality = monitor.evaluate(gan, step)
-                if quality:
-                    bar.set_postfix(monitor.judge.summary(quality), refresh=False)
-            if step % config.sample_every == 0:
-                files.save_samples(gan.generate(fixed_z, fixed_labels), step, columns)
-                files.plot_losses()
-            if step % config.checkpoint_every == 0:
-                _save(gan, files, step, config)
-                saved_step = step
-    if saved_step != step:
-        _save(gan, files, step, config)
-    grid = files.save_samples(gan.generate(fixed_z, fixed_labels), step, columns)
-    files.plot_losses()
-    reason = {"steps": "reached the step target", "time": "time is up", "interrupt": "stopped by Ctrl-C"}[stopped_by]
-    files.log(f"step {step}: {reason}; samples in {grid}, resume with `ganvas train --resume {files.run_dir}`")
-    return TrainResult(files.run_dir, step, stopped_by, ckpt.step_checkpoints(files.run_dir)[-1])
+class Loop:
+    """One training session of a run: steps until a length or a stop request, with its outputs on the way."""
+
+    def __init__(self, gan: GAN, sampler: BatchSampler, files: RunFiles, monitor: QualityMonitor, emit: Listener,
+                 config: TrainConfig, target_steps: int | None, stops: StopRequests):
+        self.gan, self.sampler, self.files, self.monitor, self.emit = gan, sampler, files, monitor, emit
+        self.config, self.target_steps, self.stops = config, target_steps, stops
+        # A conditional grid has one row per class.
+        grid_size = GRID_ROW * gan.num_classes if gan.num_classes else GRID_SIZE
+        self.fixed_z = gaussian_latents(grid_size, config.z_dim, config.seed)
+        self.fixed_labels = balanced_labels(grid_size, gan.num_classes) if gan.num_classes else None
+        self.columns = GRID_ROW if gan.num_classes else None
+
+    def run(self, step: int, saved_step: int | None) -> TrainResult:
+        config, target_steps = self.config, self.target_steps
+        started = time.monotonic()
+        deadline = started + config.minutes * 60 if config.minutes else math.inf
+        window_start, window = time.monotonic(), []
+        stopped_by = "steps"
+        try:
+            with self.stops.handling_signals():
+                while target_steps is None or step < target_steps:
+                    if time.monotonic() >= deadline:
+                        stopped_by = "time"
+                        break
+                    if reason := self.stops.reason():
+                        stopped_by = reason
+                        break
+                    stats = self.gan.train_step(step, lambda i: self.sampler.batch(step * config.n_critic + i))
+                    values = dict(zip(stats, torch.stack(list(stats.values())).tolist()))  # one device sync
+                    if not all(map(math.isfinite, values.values())):
+                        self._roll_back(step + 1, values)
+                    step += 1
+                    window.append(values)
+                    self.emit(Progress(step, target_steps=target_steps, elapsed_s=time.monotonic() - started,
+                                       minutes=config.minutes))
+                    if step % config.log_every == 0:
+                        now = time.monotonic()
+                        self._log_stats(step, window, now - window_start, now - started)
+                        window_start, window = now, []
+                    if config.eval_every and step % config.eval_every == 0:
+                        self.monitor.evaluate(self.gan, step)
+                    if step % config.sample_every == 0:
+                        self._save_samples(step)
+                    if step % config.checkpoint_every == 0:
+                        self._save(step)
+                        saved_step = step
+            if saved_step != step:
+                self._save(step)
+            grid = self._save_samples(step)
+        except DivergedError as err:
+            self.emit(Stopped(step, reason="diverged", checkpoint=_latest(self.files.run_dir), detail=str(err)))
+            raise
+        except KeyboardInterrupt:
+            self.emit(Stopped(step, reason="interrupt", checkpoint=_latest(self.files.run_dir),
+                              detail="aborted by a second Ctrl-C, nothing saved since the last checkpoint"))
+            raise
+        except BaseException as err:
+            self.emit(Stopped(step, reason="error", checkpoint=_latest(self.files.run_dir),
+                              detail=f"{type(err).__name__}: {err}"))
+            raise
+        run_dir = self.files.run_dir
+        self.emit(Stopped(step, reason=stopped_by, checkpoint=_latest(run_dir),
+                          detail=f"samples in {grid}, resume with `ganvas train --resume {run_dir}`"))
+        if stopped_by == "stop_request":
+            clear_stop_request(run_dir)
+        return TrainResult(run_dir, step, stopped_by, _latest(run_dir))
+
+    def _log_stats(self, step: int, window: list[dict[str, float]], window_s: float, elapsed_s: float) -> None:
+        # Terms applied on some steps only (lazy R1) are averaged over the steps that have them.
+        names = list(dict.fromkeys(name for values in window for name in values))
+        stats = {name: sum(column) / len(column)
+                 for name in names if (column := [values[name] for values in window if name in values])}
+        entry = {"step": step, "epoch": round(step / self.sampler.steps_per_epoch, 3), **stats,
+                 "images_per_s": len(window) * self.config.batch_size / window_s, "elapsed_s": round(elapsed_s, 2)}
+        self.files.record(entry)
+        self.emit(StepStats(step, stats=stats, epoch=entry["epoch"], images_per_s=entry["images_per_s"],
+                            elapsed_s=entry["elapsed_s"]))
+        self.monitor.check_losses(step)
+
+    def _save_samples(self, step: int) -> Path:
+        path = self.files.save_samples(self.gan.generate(self.fixed_z, self.fixed_labels), step, self.columns)
+        self.files.plot_losses()
+        self.emit(SamplesWritten(step, path=path))
+        return path
+
+    def _save(self, step: int) -> None:
+        if not self.gan.weights_are_finite():
+            self._roll_back(step, {"weights": math.nan})
+        path = self.gan.save(self.files.run_dir, step)
+        ckpt.prune_checkpoints(self.files.run_dir, self.config.keep_checkpoints)
+        self.emit(CheckpointSaved(step, path=path, name=path.name))
+
+    def _roll_back(self, step: int, values: dict[str, float]) -> None:
+        """A NaN or Inf: go back to the last good checkpoint, say so, and stop with advice. Never saves."""
+        what = ", ".join(f"{name}={value:.4g}" for name, value in values.items())
+        checkpoints = ckpt.step_checkpoints(self.files.run_dir)
+        if checkpoints:
+            good = ckpt.load_checkpoint(checkpoints[-1])
+            self.gan.restore(good)
+            where = f"rolled back to the last good checkpoint, step {good.step}"
+        else:
+            where = "no checkpoint was saved yet"
+        self.emit(Note(step, text=f"step {step}: training diverged ({what}); {where}"))
+        raise DivergedError(f"training diverged at step {step} ({what}); {where}, nothing after it was saved. "
+                            f"Resume with a lower {named('lr_g')}/{named('lr_d')} (or another {named('seed')}) "
+                            "to continue")
 
 
-def _save(gan: GAN, files: RunFiles, step: int, config: TrainConfig) -> None:
-    if not gan.weights_are_finite():
-        _roll_back(gan, files, step, {"weights": math.nan})
-    path = gan.save(files.run_dir, step)
-    ckpt.prune_checkpoints(files.run_dir, config.keep_checkpoints)
-    files.log(f"step {step}: saved {path}")
-
-
-def _roll_back(gan: GAN, files: RunFiles, step: int, values: dict[str, float]) -> None:
-    """A NaN or Inf: go back to the last good checkpoint, say so, and stop with advice. Never saves."""
-    what = ", ".join(f"{name}={value:.4g}" for name, value in values.items())
-    checkpoints = ckpt.step_checkpoints(files.run_dir)
-    if checkpoints:
-        good = ckpt.load_checkpoint(checkpoints[-1])
-        gan.restore(good)
-        where = f"rolled back to the last good checkpoint, step {good.step}"
-    else:
-        where = "no checkpoint was saved yet"
-    files.log(f"step {step}: training diverged ({what}); {where}")
-    raise GanvasError(f"training diverged at step {step} ({what}); {where}, nothing after it was saved. "
-                      f"Resume with a lower --lr-g/--lr-d (or another --seed) to continue")
+def _latest(run_dir: Path) -> Path | None:
+    checkpoints = ckpt.step_checkpoints(run_dir)
+    return checkpoints[-1] if checkpoints else None

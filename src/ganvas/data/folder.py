@@ -10,7 +10,6 @@ import io
 import json
 import os
 import sys
-import tempfile
 import warnings
 import zipfile
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from PIL import Image, ImageColor, ImageOps
 from tqdm import tqdm
 
 from ganvas.errors import DataError
+from ganvas.files import atomic_write
 from ganvas.paths import ganvas_home
 
 if TYPE_CHECKING:
@@ -336,18 +336,8 @@ def _write_cache(cache: Path, decoded: _Decoded) -> None:
         arrays |= {"labels": decoded.labels, "class_names": np.array(decoded.class_names, dtype=str)}
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(cache, arrays)
+        with atomic_write(cache) as out:
+            np.savez(out, **arrays)
     except OSError as error:  # the cache only saves time: carry on without it
         warnings.warn(f"cannot write the image cache {cache} ({error}); the images will be decoded again next time")
 
-
-def _write_atomically(cache: Path, arrays: dict) -> None:
-    """Write a temporary file and move it into place, so the cache never holds half a file."""
-    handle, temporary = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)
-        os.replace(temporary, cache)
-    except BaseException:
-        os.unlink(temporary)
-        raise

@@ -8,7 +8,6 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,7 @@ from tqdm import tqdm
 
 from ganvas.data.idx import read_labelled_images
 from ganvas.errors import DataError
+from ganvas.files import atomic_write
 from ganvas.paths import ganvas_home
 
 TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
@@ -171,21 +171,14 @@ def _download_from_mirrors(name: str, filename: str, folder: Path, missing) -> N
 
 
 def _download_verified(url: str, destination: Path, sha256: str) -> None:
-    """Download into a temporary file beside destination; move it into place only if the checksum matches."""
-    handle, temporary = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-    )
-    try:
-        with os.fdopen(handle, "wb") as out:
-            digest = _copy_url(url, out)
+    """Download into a temporary file beside destination; it replaces destination only if the checksum matches.
+
+    Whatever stops it (a bad mirror, Ctrl-C), nothing that looks like a download is left behind.
+    """
+    with atomic_write(destination) as out:
+        digest = _copy_url(url, out)
         if digest != sha256:
             raise _MirrorFailed(f"SHA-256 mismatch (got {digest[:12]}..., expected {sha256[:12]}...)")
-        os.chmod(temporary, 0o644)  # mkstemp makes files private; public data needn't be
-        os.replace(temporary, destination)
-    except BaseException:
-        # Whatever stopped us (bad mirror, Ctrl-C), leave nothing that looks like a download.
-        os.unlink(temporary)
-        raise
 
 
 def _copy_url(url: str, out) -> str:

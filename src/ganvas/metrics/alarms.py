@@ -60,18 +60,18 @@ def discriminator_overpowering(history: list[dict[str, Any]]) -> str | None:
 
 
 class AlarmBoard:
-    """Which alarms are on; `update` returns the lines worth saying now."""
+    """Which alarms are on; `update` returns the changes worth saying now: (name, advice, now active)."""
 
     def __init__(self) -> None:
         self.active: set[str] = set()
 
-    def update(self, step: int, alarms: dict[str, str | None]) -> list[str]:
-        lines = []
+    def update(self, alarms: dict[str, str | None]) -> list[tuple[str, str, bool]]:
+        changes = []
         for name, message in alarms.items():
             if message and name not in self.active:
                 self.active.add(name)
-                lines.append(f"step {step}: ALARM {message}")
+                changes.append((name, message, True))
             elif message is None and name in self.active:
                 self.active.discard(name)
-                lines.append(f"step {step}: cleared: {name.replace('_', ' ')}")
-        return lines
+                changes.append((name, "", False))
+        return changes

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from ganvas.errors import GanvasError
+from ganvas.files import atomic_write_bytes, atomic_write_text
 from ganvas.metrics.stats import Embedding
 
 FEATURE_DIM = 128
@@ -82,9 +83,8 @@ def save_evaluator(model: MnistEvaluator, path: Path, info: dict) -> None:
     """Write fp16 weights with ``info`` as safetensors metadata, and the same ``info`` as JSON beside them."""
     tensors = {name: (value.half() if value.is_floating_point() else value).contiguous().cpu()
                for name, value in model.state_dict().items()}
-    save_file(tensors, str(path), metadata={key: str(value) for key, value in info.items()})
-    path.chmod(0o644)  # safetensors creates the file private; package data must be readable by all
-    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    atomic_write_bytes(path, save(tensors, metadata={key: str(value) for key, value in info.items()}))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2) + "\n")
 
 
 def load_evaluator(device: str | torch.device = "cpu", weights: str | Path = DEFAULT_WEIGHTS) -> MnistEvaluator:

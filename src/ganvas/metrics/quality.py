@@ -9,7 +9,6 @@ and real (set B, disjoint from A) vs real (set A).
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -19,6 +18,7 @@ import torch
 
 from ganvas.data import ImageDataset, to_model_range
 from ganvas.errors import GanvasError
+from ganvas.files import atomic_write
 from ganvas.metrics.alarms import mode_collapse
 from ganvas.metrics.evaluator import MnistEvaluator
 from ganvas.metrics.stats import Embedding, all_metrics
@@ -43,10 +43,8 @@ def reference_embedding(dataset: ImageDataset, evaluator: MnistEvaluator) -> Emb
         with np.load(path) as cached:
             return Embedding(cached["features"].astype(np.float64), cached["probs"].astype(np.float64))
     embedding = evaluator.embed(to_model_range(dataset.images))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, features=embedding.features.astype(np.float32), probs=embedding.probs.astype(np.float32))
-    os.replace(tmp, path)
+    with atomic_write(path) as out:
+        np.savez(out, features=embedding.features.astype(np.float32), probs=embedding.probs.astype(np.float32))
     return embedding
 
 

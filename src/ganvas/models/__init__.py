@@ -68,6 +68,13 @@ def build_discriminator(name: str, **kwargs: Any) -> nn.Module:
     return spec.discriminator(**kwargs)
 
 
+def build_network(recipe: dict[str, Any]) -> nn.Module:
+    """A network from a checkpoint's recipe: {"model": registry name, "part": "generator" or "discriminator",
+    "args": constructor keywords}."""
+    build = {"generator": build_generator, "discriminator": build_discriminator}[recipe["part"]]
+    return build(recipe["model"], **recipe["args"])
+
+
 def _check_options(spec: ModelSpec, role: str, cls: type[nn.Module], kwargs: dict[str, Any]) -> None:
     accepted = set(inspect.signature(cls).parameters) - {"self"}
     unknown = sorted(set(kwargs) - accepted)

@@ -1,0 +1,462 @@
+"""The Python API: train runs, load generators, list runs. The CLI, notebooks and the studio all call this.
+
+    import ganvas
+    run = ganvas.train(preset="mnist", steps=2000)          # blocks; returns a Run
+    run = ganvas.train(preset="mnist", background=True)     # returns at once; run.stop(), run.wait()
+    g = ganvas.load(run)                                    # or a run folder, checkpoint folder, "RUN:best"
+    g.sample(16, seed=7).save("grid.png")
+    ganvas.runs("runs")                                     # every run there, with its status
+
+docs/api.md is the guide.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import queue
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ganvas import checkpoint as ckpt
+from ganvas.errors import GanvasError, named, word
+from ganvas.events import EVENT_TYPES, Event, Listener, Stopped, follow_events
+from ganvas.runfolder import RunInfo, list_runs, request_stop, run_info
+
+DEFAULT_SAMPLES = 64
+ROW = 8  # a conditional model's default grid: a row of 8 per class
+
+
+# --- training -------------------------------------------------------------------------------------------------
+
+def train(preset: str | None = None, run: str | Path | None = None, resume: str | Path | None = None, *,
+          overwrite: bool = False, config_file: str | Path | None = None, device: str = "auto",
+          listeners: Sequence[Listener] = (), progress: bool | str = "auto", background: bool = False,
+          **options: Any) -> "Run":
+    """Train a new run, or continue one (`resume=RUN_FOLDER`), and return it as a Run.
+
+    options are the training options (`ganvas train --help`, docs/api.md): the same names as the CLI's flags and
+    the keys of a YAML/JSON `config_file`; those given win over the file, which wins over the preset. A resumed
+    run keeps its settings and takes only a new length (steps, epochs, minutes).
+
+    progress: "auto" (a notebook view in Jupyter, a progress bar in a terminal), "notebook", True (a terminal
+    bar), "lines" (log lines on stderr, no bar) or False (nothing shown; the run folder's logs are written anyway). listeners: more callables that receive every event (ganvas.events).
+    background: train in a thread and return at once; `run.events()`, `run.stop()` and `run.wait()` follow it.
+    """
+    from ganvas.config import new_run_config, resumed_run_config
+    from ganvas.data import count_images
+    from ganvas.trainer import train as train_run
+
+    if preset is not None:
+        options["preset"] = preset
+    if resume is not None:
+        if run is not None and Path(run) != Path(resume):
+            raise GanvasError(f"give the run to continue as {named('resume')} alone, not also {named('run')}")
+        if config_file is not None or overwrite:
+            raise GanvasError(f"resuming continues a run with its own settings; drop "
+                              f"{named('config_file') if config_file else named('overwrite')}")
+        config = resumed_run_config(Path(resume), options)
+        run_dir = Path(resume)
+    else:
+        config = new_run_config(options, config_file,
+                                count_images=lambda c: count_images(c.data, c.dataset, c.split))
+        data_name = Path(config.data).stem if config.data else config.dataset
+        run_dir = Path(run) if run is not None else Path("runs") / f"{config.preset}-{data_name}"
+    handle = Run(run_dir)
+    all_listeners = [*_progress_listeners(progress), *listeners, handle._queue_event]
+    handle._start(lambda stop: train_run(config, run_dir, resume=resume is not None, overwrite=overwrite,
+                                         device=device, listeners=all_listeners, stop=stop), background)
+    return handle
+
+
+def _progress_listeners(progress: bool | str) -> list[Listener]:
+    from ganvas.listeners import NotebookProgress, TerminalProgress
+
+    if progress == "auto":
+        progress = "notebook" if _in_notebook() else True
+    if progress == "notebook":
+        return [NotebookProgress()]
+    if progress == "lines":
+        return [TerminalProgress(bar=False)]
+    return [TerminalProgress()] if progress else []
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    ipython = shell.get_ipython() if shell and hasattr(shell, "get_ipython") else None
+    return ipython is not None and type(ipython).__name__ == "ZMQInteractiveShell"
+
+
+class Run:
+    """A run folder: its status and outputs, and, while this process trains it, control of that training."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._events: queue.Queue[Event] | None = None
+        self._result = None
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        info = self.info()
+        if info is None:
+            return f"Run({str(self.path)!r}: not a run folder yet)"
+        return f"Run({str(self.path)!r}: {info.status} at step {info.step}, preset {info.preset})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    # status, read from the folder: the same whichever process trains it
+    def info(self) -> RunInfo | None:
+        return run_info(self.path)
+
+    def _info_field(self, name: str, default: Any) -> Any:
+        info = self.info()
+        return getattr(info, name) if info is not None else default
+
+    status = property(lambda self: self._info_field("status", "new"),
+                      doc="training, finished, stopped, diverged, failed, or new")
+    step = property(lambda self: self._info_field("step", 0))
+    stats = property(lambda self: self._info_field("stats", {}), doc="the latest training statistics")
+    quality = property(lambda self: self._info_field("quality", {}), doc="the latest quality measurement")
+    alarms = property(lambda self: self._info_field("alarms", {}), doc="the alarms that are on: name -> advice")
+
+    @property
+    def running(self) -> bool:
+        """Whether this process is training the run now."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # control
+    def _start(self, work, background: bool) -> None:
+        self._events = queue.Queue()
+
+        def target() -> None:
+            try:
+                self._result = work(self._stop)
+            except BaseException as err:  # noqa: BLE001 - handed to wait(), in the caller's thread
+                self._error = err
+
+        if not background:
+            target()
+            self._raise_error()
+            return
+        self._thread = threading.Thread(target=target, name=f"ganvas-train-{self.path.name}", daemon=True)
+        self._thread.start()
+
+    def _queue_event(self, event: Event) -> None:
+        if self._events is not None:
+            self._events.put(event)
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def stop(self) -> None:
+        """Stop training at the next step boundary, saving: this process's training at once, or another process's
+        through the run folder's stop-request file."""
+        if self.running:
+            self._stop.set()
+        else:
+            request_stop(self.path)
+
+    def wait(self, timeout: float | None = None):
+        """Wait for this process's training of the run to end; returns its result (trainer.TrainResult) and raises
+        what stopped it, if that was an error."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"{self.path} is still training after {timeout} s")
+        self._raise_error()
+        return self._result
+
+    def events(self, timeout: float | None = None) -> Iterator[Event]:
+        """The training's events as they happen, until it stops: from this process's training if it started here,
+        else followed in the run's events.jsonl. timeout: give up after that many seconds with nothing new."""
+        if self._events is None:
+            for data in follow_events(self.path, timeout_s=timeout):
+                yield event_from_dict(data)
+            return
+        while True:
+            try:
+                event = self._events.get(timeout=timeout)
+            except queue.Empty:
+                return
+            yield event
+            if isinstance(event, Stopped):
+                return
+
+    def load(self, device: str = "cpu", checkpoint: str | None = None) -> "Generator":
+        """The run's generator (latest checkpoint, or the named one, e.g. "best")."""
+        return load(f"{self.path}:{checkpoint}" if checkpoint else self.path, device)
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """An event read back from events.jsonl (paths stay strings)."""
+    cls = EVENT_TYPES[data["event"]]
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def presets() -> dict[str, str]:
+    """The named training presets and what each is for."""
+    from ganvas.config import PRESETS
+
+    return {name: preset.description for name, preset in PRESETS.items()}
+
+
+def runs(folder: str | Path = "runs") -> list[Run]:
+    """The runs under `folder` (or `folder` itself if it is a run), most recently updated first."""
+    return [Run(info.path) for info in list_runs(Path(folder))]
+
+
+# --- generating -----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class GeneratorInfo:
+    path: Path  # the checkpoint
+    step: int
+    preset: str | None
+    model: str
+    dataset: str | None
+    image_shape: tuple[int, int, int]  # channels, height, width
+    z_dim: int
+    classes: int | None  # number of classes of a conditional model
+    quality: dict[str, float] | None  # the last quality measured in training, where the checkpoint keeps one
+
+
+def load(target: str | Path | Run, device: str = "cpu") -> "Generator":
+    """The generator of a run folder (its latest checkpoint), a checkpoint folder, or "RUN:NAME" (e.g. RUN:best)."""
+    from ganvas.sampling import load_generator
+
+    network, checkpoint = load_generator(target.path if isinstance(target, Run) else target, device)
+    return Generator(network, checkpoint)
+
+
+class Generator:
+    """A trained generator: samples, walks, variations and evaluation."""
+
+    def __init__(self, network: torch.nn.Module, checkpoint: ckpt.Checkpoint):
+        self.network = network
+        self.checkpoint = checkpoint
+        config = checkpoint.config
+        self.info = GeneratorInfo(
+            path=checkpoint.path, step=checkpoint.step, preset=config.get("preset"),
+            model=checkpoint.networks["generator"]["model"],
+            dataset=Path(config["data"]).name if config.get("data") else config.get("dataset"),
+            image_shape=tuple(network.image_shape), z_dim=network.z_dim,
+            classes=getattr(network, "num_classes", None), quality=checkpoint.quality)
+
+    def __repr__(self) -> str:
+        i = self.info
+        classes = f", {i.classes} classes" if i.classes else ""
+        return (f"Generator({i.model} from {i.path}, step {i.step}, images {'x'.join(map(str, i.image_shape))}"
+                f"{classes})")
+
+    def sample(self, n: int | None = None, seed: int = 0, class_: int | None = None,
+               truncation: float = 1.0) -> "Images":
+        """n images (default 64; a conditional model: a row of 8 per class); the same seed gives the same images."""
+        from ganvas.sampling import generate
+
+        rows_per_class = self.info.classes is not None and class_ is None and n is None
+        count = n if n is not None else (ROW * self.info.classes if rows_per_class else DEFAULT_SAMPLES)
+        if count < 1:
+            raise GanvasError(f"{named('n')} must be at least 1, got {count}")
+        return Images(generate(self.network, count, seed, class_, truncation), columns=ROW if rows_per_class else None)
+
+    def walk(self, keyframes: Sequence[int] | torch.Tensor, frames: int = 60, loop: bool = False,
+             ease: str = "linear", class_: int | None = None, truncation: float = 1.0,
+             fps: float = 20) -> "Animation":
+        """A walk along great-circle arcs through the latents of `keyframes` (seeds, or a (K, z_dim) tensor)."""
+        from ganvas.latents import gaussian_latents, keyframe_path, truncate
+        from ganvas.sampling import generate_one_class
+
+        if isinstance(keyframes, torch.Tensor):
+            points = keyframes.float()
+        else:
+            points = torch.cat([gaussian_latents(1, self.info.z_dim, seed) for seed in keyframes])
+        path = truncate(keyframe_path(points, frames, loop, ease), truncation)
+        return Animation(Images(generate_one_class(self.network, path, class_)), fps=fps)
+
+    def variations(self, seed: int = 0, n: int = 16, strength: float = 0.3, class_: int | None = None,
+                   truncation: float = 1.0) -> "Images":
+        """The image of `seed` (first) and n - 1 neighbours, its latent mixed with noise by `strength` (0 to 1)."""
+        from ganvas.latents import truncate, variations
+        from ganvas.sampling import generate_one_class
+
+        z = truncate(variations(n, self.info.z_dim, seed, strength), truncation)
+        return Images(generate_one_class(self.network, z, class_))
+
+    def evaluate(self, n: int = 10_000, seed: int = 0, dataset: str | None = None, split: str | None = None,
+                 data_dir: str | None = None) -> "Evaluation":
+        """Score n generated images against the run's own data (or a named dataset), beside the real-data floor
+        on the same number of images (docs/metrics.md)."""
+        from ganvas.config import config_from_dict
+        from ganvas.data import load_training_data
+        from ganvas.metrics.judges import judge_for
+        from ganvas.sampling import generate
+
+        if n < 2:
+            raise GanvasError(f"{named('n')} must be at least 2, got {n}")
+        config = config_from_dict(self.checkpoint.config, f"{self.checkpoint.path}/meta.json")
+        chosen = {key: value for key, value in {"dataset": dataset, "split": split, "data_dir": data_dir}.items()
+                  if value}
+        if chosen:  # compare with a named dataset instead of the run's own data
+            config = config.replace(data=None, size=None, labels=False, **chosen)
+        data = load_training_data(config)
+        device = next(self.network.parameters()).device
+        judge = judge_for(data, own_images=config.data is not None, count=n, device=device)
+        report = judge.report(lambda count: generate(self.network, count, seed))
+        return Evaluation(self.checkpoint.path, self.checkpoint.step, data.name, judge.measures, judge.labels,
+                          report, requested=n)
+
+
+@dataclasses.dataclass
+class Evaluation:
+    checkpoint: Path
+    step: int
+    dataset: str
+    measures: str  # "digits" (the MNIST evaluator) or "thumbnails" (your own images)
+    labels: dict[str, tuple[str, str]]
+    report: Any  # metrics.quality.QualityReport
+    requested: int
+
+    @property
+    def generated(self) -> dict[str, float]:
+        return self.report.generated
+
+    @property
+    def real_floor(self) -> dict[str, float]:
+        return self.report.real_floor
+
+    @property
+    def count(self) -> int:
+        return self.report.count
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checkpoint": str(self.checkpoint), "step": self.step, "dataset": self.dataset,
+                "measures": self.measures, "images": self.count, "generated": self.generated,
+                "real_floor": self.real_floor}
+
+    def table(self) -> str:
+        from ganvas.metrics.quality import format_table
+
+        return format_table(self.report, self.labels)
+
+    def text(self, style: str = "keyword") -> str:
+        """The report as a few lines and a table; style words option names for the CLI ("flag") or Python."""
+        lines = [f"{self.checkpoint} (step {self.step}): {self.count} generated images against {self.count} real "
+                 f"{self.dataset} images; the floor is {self.count} other real images against the same ones"]
+        if self.measures == "thumbnails":
+            lines.append("measured on 16x16 thumbnails, with no trained judge (docs/metrics.md, \"Your own images\")")
+        if self.count < self.requested:
+            lines.append(f"({named('n')} {self.requested} reduced to {self.count}: the floor needs two disjoint sets "
+                         "of real images)")
+        return word("\n".join([*lines, self.table()]), style)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+# --- images ---------------------------------------------------------------------------------------------------
+
+class Images:
+    """Generated images: `.tensor` (N, C, H, W floats in [-1, 1]) and `.pixels` (uint8, (N, H, W) or (N, H, W, C)).
+    A notebook shows them as a grid."""
+
+    def __init__(self, tensor: torch.Tensor, columns: int | None = None):
+        self.tensor = tensor
+        self.columns = columns
+
+    @property
+    def pixels(self) -> np.ndarray:
+        from ganvas.images import to_uint8
+
+        return to_uint8(self.tensor)
+
+    def __len__(self) -> int:
+        return len(self.tensor)
+
+    def __getitem__(self, index) -> "Images":
+        picked = self.tensor[index]
+        return Images(picked[None] if picked.dim() == 3 else picked)
+
+    def __repr__(self) -> str:
+        return f"Images({len(self)} x {'x'.join(map(str, self.tensor.shape[1:]))})"
+
+    def grid(self, columns: int | None = None, scale: int | None = None):
+        """One PIL image of all of them, `columns` wide (default: as square as possible), enlarged `scale` times
+        (default 2 under 64 px)."""
+        from PIL import Image
+
+        from ganvas.images import display_scale, make_grid, to_pil
+
+        pixels = self.pixels
+        picture = to_pil(make_grid(pixels, columns or self.columns))
+        scale = scale or display_scale(pixels)
+        return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST) if scale > 1 else picture
+
+    def save(self, path: str | Path, columns: int | None = None) -> Path:
+        """A grid PNG, or the uint8 pixels as .npy when the path ends in .npy."""
+        from ganvas.images import write_grid
+        from ganvas.sampling import write_array
+
+        path = Path(path)
+        if path.suffix.lower() == ".npy":
+            write_array(self.pixels, path)
+        else:
+            write_grid(self.pixels, path, columns or self.columns)
+        return path
+
+    def save_each(self, folder: str | Path) -> list[Path]:
+        """One PNG per image (0.png, 1.png, ...), returned in order."""
+        from ganvas.sampling import write_images
+
+        return write_images(self.pixels, Path(folder))
+
+    def _repr_png_(self) -> bytes:
+        from ganvas.images import display_scale, make_grid, png_bytes
+
+        pixels = self.pixels
+        return png_bytes(make_grid(pixels, self.columns), display_scale(pixels))
+
+
+class Animation:
+    """Frames of a walk; saves as GIF or MP4 and plays inline in a notebook."""
+
+    def __init__(self, frames: Images, fps: float = 20, scale: int | None = None, background: str | None = None):
+        self.frames = frames
+        self.fps = fps
+        self.scale = scale
+        self.background = background
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __repr__(self) -> str:
+        return f"Animation({len(self)} frames at {self.fps:g} fps)"
+
+    def save(self, path: str | Path) -> Path:
+        """path ends in .gif or .mp4 (MP4 needs the video extra: pip install 'ganvas[video]')."""
+        from ganvas.animation import write_animation
+        from ganvas.images import display_scale
+
+        pixels = self.frames.pixels
+        write_animation(pixels, Path(path), self.fps, self.scale or display_scale(pixels), self.background)
+        return Path(path)
+
+    def gif_bytes(self) -> bytes:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            return self.save(Path(folder) / "walk.gif").read_bytes()
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self.gif_bytes()).decode("ascii")
+        return f'<img src="data:image/gif;base64,{data}" alt="{len(self)}-frame walk"/>'
