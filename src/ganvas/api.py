@@ -293,6 +293,13 @@ class Generator:
         z = truncate(variations(n, self.info.z_dim, seed, strength), truncation)
         return Images(generate_one_class(self.network, z, class_))
 
+    def export(self, out: str | Path | None = None, format: str = "onnx") -> Path:
+        """Write the generator for use outside Python (docs/export.md): ONNX, with the latent (and class) as inputs
+        and images in [-1, 1] as output. out defaults to <run name>.onnx here. Needs the onnx extra."""
+        from ganvas.export import export_generator
+
+        return export_generator(self.network, self.checkpoint, out, format)
+
     def evaluate(self, n: int = 10_000, seed: int = 0, dataset: str | None = None, split: str | None = None,
                  data_dir: str | None = None) -> "Evaluation":
         """Score n generated images against the run's own data (or a named dataset), beside the real-data floor

@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(handler=run_evaluate)
 
+    export = commands.add_parser("export", help="write the generator as ONNX, for web pages, TouchDesigner, Unity "
+                                                "(docs/export.md)")
+    add_checkpoint_arguments(export)
+    export.add_argument("--format", default="onnx", choices=["onnx"], help="file format (default onnx)")
+    export.add_argument("--out", type=Path, help="where to write it (default <run name>.onnx here)")
+    export.set_defaults(handler=run_export)
+
     presets = commands.add_parser("presets", help="list the named training presets")
     presets.set_defaults(handler=run_presets)
 
@@ -206,6 +213,12 @@ def run_evaluate(args: argparse.Namespace) -> None:
     generator = ganvas.load(args.target, args.device)
     evaluation = generator.evaluate(args.n, args.seed, args.dataset, args.split, args.data_dir)
     print(json.dumps(evaluation.to_dict(), indent=2) if args.json else evaluation.text("flag"))
+
+
+def run_export(args: argparse.Namespace) -> None:
+    generator = ganvas.load(args.target, args.device)
+    path = generator.export(args.out, args.format)
+    print(f"{generator.info.path} (step {generator.info.step}) exported to {path}")
 
 
 def run_presets(args: argparse.Namespace) -> None:

@@ -20,10 +20,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
-import tempfile
 import warnings
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,8 +29,9 @@ import torch
 from torch import nn
 
 import ganvas
-from ganvas.checkpoint import CHECKPOINTS_DIR
+from ganvas.checkpoint import CHECKPOINTS_DIR, Checkpoint
 from ganvas.errors import GanvasError
+from ganvas.files import atomic_write_bytes
 from ganvas.models import is_conditional
 from ganvas.sampling import load_generator
 
@@ -107,7 +106,7 @@ def export_onnx(generator: nn.Module, path: str | Path, *, metadata: dict[str, A
                         + f" -> {OUTPUT_IMAGES} float32 [batch, {', '.join(map(str, properties['image_shape']))}]"
                         " in [-1, 1]")
     onnx.checker.check_model(model)
-    _write_atomically(path, model.SerializeToString())
+    atomic_write_bytes(path, model.SerializeToString())
     return path
 
 
@@ -117,15 +116,27 @@ def export_checkpoint(target: str | Path, out: str | Path | None = None, format:
     The EMA weights are used when the run has them (as `ganvas sample` does). `out` defaults to
     `<run folder name>.onnx` in the current folder. Returns the path written.
     """
+    check_format(format)
+    generator, checkpoint = load_generator(target, "cpu")
+    return export_generator(generator, checkpoint, out, format)
+
+
+def check_format(format: str) -> None:
+    """Fail before anything is loaded: the format must be known and its packages installed."""
     if format not in FORMATS:
         raise GanvasError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
-    _require_onnx()  # before loading anything, so a missing extra is reported first
-    generator, checkpoint = load_generator(target, "cpu")
+    _require_onnx()
+
+
+def export_generator(generator: nn.Module, checkpoint: Checkpoint, out: str | Path | None = None,
+                     format: str = "onnx") -> Path:
+    """export_onnx with the checkpoint's recipe, step and weights in the metadata; see export_checkpoint."""
+    check_format(format)
     role = "generator_ema" if checkpoint.has_weights("generator_ema") else "generator"
     checkpoint_dir = Path(checkpoint.path)
     in_run = checkpoint_dir.parent.name == CHECKPOINTS_DIR
     run_name = checkpoint_dir.parent.parent.name if in_run else checkpoint_dir.name
-    metadata = {"recipe": _generator_recipe(checkpoint.meta, role), "step": checkpoint.step, "weights": role,
+    metadata = {"recipe": checkpoint.networks[role], "step": checkpoint.step, "weights": role,
                 "checkpoint": checkpoint_dir.name}
     return export_onnx(generator, Path(out) if out is not None else Path(f"{run_name}.{format}"), metadata=metadata)
 
@@ -135,14 +146,6 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     onnx = _require_onnx()
     model = onnx.load(str(path), load_external_data=False)
     return {prop.key: json.loads(prop.value) for prop in model.metadata_props}
-
-
-def _generator_recipe(meta: dict[str, Any], role: str) -> dict[str, Any]:
-    """How to rebuild the exported generator: {"model": registry name, "part": "generator", "args": kwargs}."""
-    if "networks" in meta:  # checkpoint format 2: a recipe per network role
-        return meta["networks"][role]
-    recipe = meta["model"]  # format 1: one {"name", "generator", "discriminator"} recipe for the pair
-    return {"model": recipe["name"], "part": "generator", "args": recipe["generator"]}
 
 
 def _require_onnx():
@@ -202,20 +205,3 @@ def _quiet_exporter() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a uniquely named temporary file beside `path`, then rename it over `path`; nothing is left on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes files private; an exported model is not a secret
-        os.replace(temporary, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
