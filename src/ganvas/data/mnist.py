@@ -20,6 +20,7 @@ from ganvas.errors import DataError
 from ganvas.files import atomic_write
 from ganvas.paths import ganvas_home
 
+DATA_DIR_VARIABLE = "GANVAS_DATA_DIR"  # a folder of IDX files to use instead of the download cache
 TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 SPLIT_PREFIXES = {"train": "train", "test": "t10k"}
 
@@ -71,11 +72,12 @@ def load_mnist(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images uint8 (N, 28, 28) and labels int64 (N,) of one split.
 
-    With data_dir, read the files there (gzip or not) and never download;
-    otherwise use the cache, downloading missing files when download is true.
+    With data_dir (or, without it, the folder named by $GANVAS_DATA_DIR), read the files there (gzip or not)
+    and never download; otherwise use the cache, downloading missing files when download is true.
     """
     check_dataset_and_split(name, split)
     filenames = split_filenames(split)
+    data_dir = data_dir if data_dir is not None else os.environ.get(DATA_DIR_VARIABLE) or None
     if data_dir is not None:
         paths = [_find_in_folder(Path(data_dir), filename, name, split) for filename in filenames]
     else:
