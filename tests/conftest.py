@@ -64,6 +64,20 @@ def mnist_dir(tmp_path):
 
 
 @pytest.fixture
+def mnist_everywhere(tmp_path, monkeypatch):
+    """256 stand-in digits in both splits, used for every named-dataset run (GANVAS_DATA_DIR), and a fresh working
+    folder as the current one."""
+    pixels, labels = digit_like_images(256)
+    for split in ("train", "test"):
+        write_mnist_split(tmp_path / "mnist-everywhere", pixels, labels, split)
+    monkeypatch.setenv("GANVAS_DATA_DIR", str(tmp_path / "mnist-everywhere"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
 def tiny_config(mnist_dir):
     """The seed preset shrunk to run in a second on tiny data."""
     from ganvas.config import preset_config

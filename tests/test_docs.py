@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 import ganvas.api
-from conftest import digit_like_images, write_mnist_split
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_STEPS = 6
@@ -24,11 +23,7 @@ def python_blocks(path: Path) -> list[str]:
 
 
 @pytest.fixture
-def tiny_mnist_everywhere(tmp_path, monkeypatch):
-    pixels, labels = digit_like_images(256)
-    for split in ("train", "test"):
-        write_mnist_split(tmp_path / "mnist", pixels, labels, split)
-    monkeypatch.setenv("GANVAS_DATA_DIR", str(tmp_path / "mnist"))
+def tiny_mnist_everywhere(mnist_everywhere, monkeypatch):
     real_train = ganvas.api.train
 
     def quick_train(*args, **options):
@@ -40,10 +35,7 @@ def tiny_mnist_everywhere(tmp_path, monkeypatch):
         return real_train(*args, **options)
 
     monkeypatch.setattr(ganvas.api, "train", quick_train)
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
+    return mnist_everywhere
 
 
 def test_the_api_guide_runs_as_written(tiny_mnist_everywhere, capsys):

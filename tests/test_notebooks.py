@@ -13,8 +13,6 @@ import pytest
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")
 
-from conftest import digit_like_images, write_mnist_split  # noqa: E402
-
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
@@ -29,17 +27,11 @@ def test_there_are_three_notebooks_stored_without_outputs():
 
 
 @pytest.fixture
-def notebook_environment(tmp_path, monkeypatch):
-    pixels, labels = digit_like_images(256)
-    for split in ("train", "test"):
-        write_mnist_split(tmp_path / "mnist", pixels, labels, split)
-    monkeypatch.setenv("GANVAS_DATA_DIR", str(tmp_path / "mnist"))
+def notebook_environment(mnist_everywhere, monkeypatch):
     monkeypatch.setenv("GANVAS_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny nets: one thread is fastest (conftest.one_thread)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))  # the kernel imports this checkout's ganvas
-    work = tmp_path / "work"
-    work.mkdir()
-    return work
+    return mnist_everywhere
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
