@@ -185,7 +185,7 @@ def test_load_from_data_dir_without_downloading(tmp_path, no_network, images_nam
 
 def test_data_dir_missing_file_names_the_expected_file(tmp_path):
     folder = write_test_split(tmp_path / "data")  # test split only
-    with raises_data_error(folder / "train-images-idx3-ubyte.gz", "--data-dir"):
+    with raises_data_error(folder / "train-images-idx3-ubyte.gz", "data_dir="):
         mnist.load_mnist("mnist", "train", data_dir=folder)
 
 
@@ -226,7 +226,7 @@ def test_checksum_mismatch_falls_through_to_next_mirror(tmp_path, mirror, cache,
 
 
 def test_all_mirrors_unreachable_says_where_to_put_files(no_network, cache):
-    with raises_data_error(cache, *TEST_FILES, "--data-dir", "name resolution"):
+    with raises_data_error(cache, *TEST_FILES, "data_dir=", "name resolution"):
         mnist.load_mnist("mnist", "test")
     assert list(cache.iterdir()) == []
 

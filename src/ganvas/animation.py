@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageColor
 
-from ganvas.errors import GanvasError
+from ganvas.errors import GanvasError, named
 from ganvas.files import atomic_path, atomic_write
 
 FORMATS = (".gif", ".mp4")
@@ -40,9 +40,9 @@ def write_animation(frames: np.ndarray, path: Path, fps: float = 20, scale: int 
     """
     check_animation_path(path)
     if fps <= 0:
-        raise GanvasError(f"--fps must be positive, got {fps}")
+        raise GanvasError(f"{named('fps')} must be positive, got {fps}")
     if scale < 1:
-        raise GanvasError(f"--scale must be at least 1, got {scale}")
+        raise GanvasError(f"{named('scale')} must be at least 1, got {scale}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)

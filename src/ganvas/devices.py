@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ganvas.errors import GanvasError
+from ganvas.errors import GanvasError, named
 
 
 def has_fast_bf16(device: torch.device) -> bool:
@@ -35,5 +35,5 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise GanvasError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
     if not available.get(device.type, False):
-        raise GanvasError(f"device {name!r} is not available on this machine; use --device cpu or auto")
+        raise GanvasError(f"device {name!r} is not available on this machine; use {named('device', 'cpu')} or auto")
     return device

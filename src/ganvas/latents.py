@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ganvas.errors import GanvasError
+from ganvas.errors import GanvasError, named
 
 
 def gaussian_latents(count: int, z_dim: int, seed: int) -> torch.Tensor:
@@ -26,7 +26,7 @@ def truncate(z: torch.Tensor, psi: float) -> torch.Tensor:
     BigGAN's resampling of |z_i| > threshold) keeps each image recognisable across psi for the same seed.
     """
     if not 0 < psi <= 1:
-        raise GanvasError(f"--truncation must be in (0, 1] (1 = off), got {psi}")
+        raise GanvasError(f"{named('truncation')} must be in (0, 1] (1 = off), got {psi}")
     return z * psi
 
 
@@ -66,7 +66,7 @@ def keyframe_path(keyframes: torch.Tensor, frames: int, loop: bool = False, easi
     if count < 2:
         raise GanvasError(f"a walk needs at least 2 keyframes (seeds), got {count}")
     if frames < count:
-        raise GanvasError(f"--frames must be at least the number of keyframes ({count}), got {frames}")
+        raise GanvasError(f"{named('frames')} must be at least the number of keyframes ({count}), got {frames}")
     ends = keyframes.roll(-1, dims=0) if loop else keyframes[1:]
     # Without a loop the final keyframe is a frame of its own, after the segments.
     lengths = _split_evenly(frames if loop else frames - 1, len(ends))
@@ -86,9 +86,9 @@ def variations(count: int, z_dim: int, seed: int, strength: float) -> torch.Tens
     strength 0 and fresh, unrelated noise at 1. The noise continues the seed's random stream: deterministic.
     """
     if count < 1:
-        raise GanvasError(f"--n must be at least 1, got {count}")
+        raise GanvasError(f"{named('n')} must be at least 1, got {count}")
     if not 0 <= strength <= 1:
-        raise GanvasError(f"--strength must be from 0 to 1, got {strength}")
+        raise GanvasError(f"{named('strength')} must be from 0 to 1, got {strength}")
     stream = torch.Generator().manual_seed(seed)
     original = torch.randn(1, z_dim, generator=stream)
     noise = torch.randn(count - 1, z_dim, generator=stream)

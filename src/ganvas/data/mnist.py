@@ -16,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ganvas.data.idx import read_labelled_images
-from ganvas.errors import DataError
+from ganvas.errors import DataError, named
 from ganvas.files import atomic_write
 from ganvas.paths import ganvas_home
 
@@ -110,7 +110,7 @@ def _require_choice(kind: str, value: str, choices) -> None:
 def _find_in_folder(folder: Path, filename: str, name: str, split: str) -> Path:
     """A file in the user's folder, compressed or not, under its usual spellings."""
     if not folder.is_dir():
-        raise DataError(f"data folder {folder} does not exist; check --data-dir")
+        raise DataError(f"data folder {folder} does not exist; check {named('data_dir')}")
     uncompressed = filename.removesuffix(".gz")
     # Some copies are decompressed, some use "train-images.idx3-ubyte".
     for spelling in (filename, uncompressed, uncompressed.replace("-idx", ".idx")):
@@ -118,8 +118,8 @@ def _find_in_folder(folder: Path, filename: str, name: str, split: str) -> Path:
             return folder / spelling
     raise DataError(
         f"{folder / filename} not found (nor uncompressed {uncompressed});"
-        f" put the {TITLES[name]} {split} files there, pick a split the folder has with --split,"
-        " or leave out --data-dir to download them"
+        f" put the {TITLES[name]} {split} files there, pick a split the folder has with {named('split')},"
+        f" or leave out {named('data_dir')} to download them"
     )
 
 
@@ -137,7 +137,7 @@ def _cached_files(name: str, filenames, download: bool) -> list[Path]:
         except OSError as error:
             raise DataError(
                 f"cannot create cache folder {folder} ({error.strerror});"
-                " set GANVAS_HOME to a writable folder or pass --data-dir"
+                f" set GANVAS_HOME to a writable folder or pass {named('data_dir')}"
             ) from None
     for filename in missing:
         _download_from_mirrors(name, filename, folder, missing)
@@ -150,7 +150,7 @@ def _cached_files(name: str, filenames, download: bool) -> list[Path]:
 def _how_to_supply(name: str, folder: Path, missing) -> str:
     return (
         f"copy {' and '.join(missing)} into {folder},"
-        f" or pass --data-dir with a folder that holds the {TITLES[name]} files"
+        f" or pass {named('data_dir')} with a folder that holds the {TITLES[name]} files"
     )
 
 
@@ -212,5 +212,5 @@ def _verify_cached(path: Path, sha256: str) -> None:
     if digest.hexdigest() != sha256:
         raise DataError(
             f"{path} is not the published file (its SHA-256 differs); delete it so it is downloaded again,"
-            " or pass --data-dir to use your own copy"
+            f" or pass {named('data_dir')} to use your own copy"
         )

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganvas.errors import GanvasError
+from ganvas.errors import GanvasError, named
 
 
 def plan_resolutions(image_shape: tuple[int, int, int]) -> tuple[int, int]:
@@ -27,7 +27,7 @@ def plan_resolutions(image_shape: tuple[int, int, int]) -> tuple[int, int]:
     if height != width or stages == 0 or side > 7:
         raise GanvasError(f"image shape {tuple(image_shape)} does not suit the convolutional models: they need "
                           "square images whose side is 4, 5, 6 or 7 times a power of two and at least 8 "
-                          "(28, 32, 48 and 64 work): train at such a --size, or use the 'mlp' model")
+                          f"(28, 32, 48 and 64 work): train at such a {named('size')}, or use the 'mlp' model")
     return side, stages
 
 
