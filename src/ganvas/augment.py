@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ganvas.errors import GanvasError
+from ganvas.noise import SampleNoise, sample_noise
 
 Tensor = torch.Tensor
 
@@ -37,19 +38,18 @@ BRIGHTNESS_SHIFT = 0.5  # in [-1, 1] units, as in the reference code
 COLOUR_CHANNELS = {1: 1, 2: 1, 3: 3, 4: 3}  # grey, grey + alpha, RGB, RGBA
 
 
-def _per_sample_uniform(images: Tensor, low: float, high: float, generator: torch.Generator | None) -> Tensor:
+def _per_sample_uniform(images: Tensor, low: float, high: float, noise: SampleNoise) -> Tensor:
     """One U(low, high) draw per sample, shaped (N, 1, 1, 1) to broadcast over the image."""
-    draws = torch.rand((images.shape[0], 1, 1, 1), generator=generator, device=images.device, dtype=images.dtype)
+    draws = noise.rand((images.shape[0], 1, 1, 1), device=images.device, dtype=images.dtype)
     return low + (high - low) * draws
 
 
-def _per_sample_integers(count: int, low: int, high: int, generator: torch.Generator | None,
-                         device: torch.device) -> Tensor:
+def _per_sample_integers(count: int, low: int, high: int, noise: SampleNoise, device: torch.device) -> Tensor:
     """One integer in [low, high] (both inclusive) per sample, shaped (N, 1)."""
-    return torch.randint(low, high + 1, (count, 1), generator=generator, device=device)
+    return noise.randint(low, high + 1, (count, 1), device=device)
 
 
-def _color(images: Tensor, generator: torch.Generator | None) -> Tensor:
+def _color(images: Tensor, generator: SampleNoise) -> Tensor:
     channels = images.shape[1]
     if channels not in COLOUR_CHANNELS:
         raise ValueError(f"colour augmentation needs 1 to 4 channels (grey, RGB, with alpha), not {channels}")
@@ -63,7 +63,7 @@ def _color(images: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.cat([colour, alpha], dim=1) if alpha.shape[1] else colour
 
 
-def _translation(images: Tensor, generator: torch.Generator | None) -> Tensor:
+def _translation(images: Tensor, generator: SampleNoise) -> Tensor:
     count, channels, height, width = images.shape
     # Sources outside the image are clamped onto a one-pixel border of FILL padded around it,
     # so one gather both shifts and fills.
@@ -73,19 +73,19 @@ def _translation(images: Tensor, generator: torch.Generator | None) -> Tensor:
     return padded.flatten(2).gather(2, index.view(count, 1, -1).expand(-1, channels, -1)).view_as(images)
 
 
-def _shifted_sources(size: int, count: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+def _shifted_sources(size: int, count: int, generator: SampleNoise, device: torch.device) -> Tensor:
     """(N, size): the padded-axis index each output index reads, i - shift, with shift in [-size/8, size/8]."""
     shift = _per_sample_integers(count, -(size // 8), size // 8, generator, device)
     return (torch.arange(size, device=device) - shift).clamp(-1, size) + 1
 
 
-def _cutout(images: Tensor, generator: torch.Generator | None) -> Tensor:
+def _cutout(images: Tensor, generator: SampleNoise) -> Tensor:
     count, _, height, width = images.shape
     rows, columns = (_patch_cover(size, count, generator, images.device) for size in (height, width))
     return images.masked_fill(rows[:, None, :, None] & columns[:, None, None, :], FILL)
 
 
-def _patch_cover(size: int, count: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
+def _patch_cover(size: int, count: int, generator: SampleNoise, device: torch.device) -> Tensor:
     """(N, size): the indices a patch of half the size covers. Its centre is uniform over the axis,
     so at least half of the patch always lies inside the image."""
     side = size // 2
@@ -94,7 +94,7 @@ def _patch_cover(size: int, count: int, generator: torch.Generator | None, devic
     return (position >= start) & (position < start + side)
 
 
-AUGMENTATIONS: dict[str, Callable[[Tensor, torch.Generator | None], Tensor]] = {
+AUGMENTATIONS: dict[str, Callable[[Tensor, SampleNoise], Tensor]] = {
     "color": _color,
     "translation": _translation,
     "cutout": _cutout,
@@ -116,12 +116,14 @@ def parse_policy(text: str) -> tuple[str, ...]:
     return _checked(tuple(name.strip() for name in text.split(",")))
 
 
-def augment(images: Tensor, policy: tuple[str, ...] | str, generator: torch.Generator | None) -> Tensor:
+def augment(images: Tensor, policy: tuple[str, ...] | str, generator: SampleNoise | torch.Generator | None) -> Tensor:
     """Apply the policy's augmentations in order, each with fresh per-sample randomness.
 
-    Random numbers come from `generator` (which must live on the images' device; None means the global RNG),
-    so a run that checkpoints its generator's state stays reproducible. An empty policy returns `images` itself.
+    Random numbers come from `generator` (which must live on the images' device; None means the global RNG; a
+    SampleNoise when the batch is one shard of a larger one), so a run that checkpoints its generator's state stays
+    reproducible. An empty policy returns `images` itself.
     """
+    noise = sample_noise(generator)
     for name in parse_policy(policy) if isinstance(policy, str) else _checked(tuple(policy)):
-        images = AUGMENTATIONS[name](images, generator)
+        images = AUGMENTATIONS[name](images, noise)
     return images

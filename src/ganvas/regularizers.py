@@ -1,8 +1,9 @@
 """Regularizers for GAN training: pure functions of the networks and tensors they are given.
 
 Unlike the objectives in `ganvas.losses`, these need the networks themselves (input
-gradients, weights). None keeps state: randomness comes from the torch.Generator the
-caller passes, so a run that checkpoints its generator's state stays reproducible.
+gradients, weights). None keeps state: randomness comes from the torch.Generator (or, for one
+shard of a batch, the noise.SampleNoise) the caller passes, so a run that checkpoints its
+generator's state stays reproducible.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from ganvas.models import discriminate
+from ganvas.noise import SampleNoise, sample_noise
 
 Tensor = torch.Tensor
 
@@ -27,7 +29,7 @@ def _input_gradients(discriminator: nn.Module, inputs: Tensor, labels: Optional[
 
 
 def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor,
-                     generator: Optional[torch.Generator] = None, labels: Optional[Tensor] = None) -> Tensor:
+                     generator: SampleNoise | torch.Generator | None = None, labels: Optional[Tensor] = None) -> Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x̂ D(x̂)||_2 - 1)^2] at x̂ = α·real + (1-α)·fake.
 
     α ~ U[0, 1] is drawn once per sample from `generator` (the global RNG if None). The norm is
@@ -35,8 +37,8 @@ def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor,
     The caller multiplies by the penalty weight (λ = 10 in the paper). A conditional D judges the
     interpolations as of the real images' `labels`.
     """
-    alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator,
-                       device=real.device, dtype=real.dtype)
+    alpha = sample_noise(generator).rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device,
+                                         dtype=real.dtype)
     gradients = _input_gradients(discriminator, alpha * real + (1 - alpha) * fake, labels)
     norms = torch.sqrt(gradients.square().sum(dim=1) + 1e-12)
     return (norms - 1).square().mean()
@@ -58,9 +60,9 @@ def clip_weights_(module: nn.Module, limit: float) -> None:
         parameter.clamp_(-limit, limit)
 
 
-def instance_noise(images: Tensor, std: float, generator: Optional[torch.Generator]) -> Tensor:
+def instance_noise(images: Tensor, std: float, generator: SampleNoise | torch.Generator | None) -> Tensor:
     """images + std·N(0, I): blurs real and generated distributions so that they overlap (Sønderby et al. 2016)."""
-    noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+    noise = sample_noise(generator).randn(tuple(images.shape), device=images.device, dtype=images.dtype)
     return images + std * noise
 
 
