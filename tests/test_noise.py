@@ -12,9 +12,9 @@ def seeded(seed=3):
 
 
 def test_one_shard_draws_exactly_what_torch_draws():
-    noise = SampleNoise(seeded())
-    assert torch.equal(noise.randn((5, 3), device="cpu"), torch.randn((5, 3), generator=seeded()))
-    assert torch.equal(noise.randint(0, 10, (7,), device="cpu"), torch.randint(10, (7,), generator=seeded()))
+    assert torch.equal(SampleNoise(seeded()).randn((5, 3), device="cpu"), torch.randn((5, 3), generator=seeded()))
+    assert torch.equal(SampleNoise(seeded()).randint(0, 10, (7,), device="cpu"),
+                       torch.randint(10, (7,), generator=seeded()))
 
 
 def test_shards_put_together_are_the_whole_batch_and_leave_the_same_generator_state():
