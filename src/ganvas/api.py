@@ -35,10 +35,15 @@ ROW = 8  # a conditional model's default grid: a row of 8 per class
 # --- training -------------------------------------------------------------------------------------------------
 
 def train(preset: str | None = None, run: str | Path | None = None, resume: str | Path | None = None, *,
-          overwrite: bool = False, config_file: str | Path | None = None, device: str = "auto",
-          listeners: Sequence[Listener] = (), progress: bool | str = "auto", background: bool = False,
-          **options: Any) -> "Run":
+          from_: str | Path | None = None, overwrite: bool = False, config_file: str | Path | None = None,
+          device: str = "auto", listeners: Sequence[Listener] = (), progress: bool | str = "auto",
+          background: bool = False, **options: Any) -> "Run":
     """Train a new run, or continue one (`resume=RUN_FOLDER`), and return it as a Run.
+
+    Resuming continues from the newest checkpoint that loads clean (newer broken ones are renamed step-N.broken,
+    with a warning), or from `from_`: a checkpoint of the run (a name such as "step-00000400" or "best", a step
+    number, or a checkpoint folder). What the run saved after that checkpoint is discarded: its metrics, and its
+    later checkpoints, which are set aside as step-N.discarded.
 
     options are the training options (`ganvas train --help`, docs/api.md): the same names as the CLI's flags and
     the keys of a YAML/JSON `config_file`; those given win over the file, which wins over the preset. A resumed
@@ -54,6 +59,9 @@ def train(preset: str | None = None, run: str | Path | None = None, resume: str 
 
     if preset is not None:
         options["preset"] = preset
+    if from_ is not None and resume is None:
+        raise GanvasError(f"{named('from_')} picks the checkpoint a run continues from: give the run with "
+                          f"{named('resume')}")
     if resume is not None:
         if run is not None and Path(run) != Path(resume):
             raise GanvasError(f"give the run to continue as {named('resume')} alone, not also {named('run')}")
@@ -69,8 +77,9 @@ def train(preset: str | None = None, run: str | Path | None = None, resume: str 
         run_dir = Path(run) if run is not None else Path("runs") / f"{config.preset}-{data_name}"
     handle = Run(run_dir)
     all_listeners = [*_progress_listeners(progress), *listeners, handle._queue_event]
-    handle._start(lambda stop: train_run(config, run_dir, resume=resume is not None, overwrite=overwrite,
-                                         device=device, listeners=all_listeners, stop=stop), background)
+    handle._start(lambda stop: train_run(config, run_dir, resume=resume is not None, from_checkpoint=from_,
+                                         overwrite=overwrite, device=device, listeners=all_listeners, stop=stop),
+                  background)
     return handle
 
 
@@ -245,11 +254,14 @@ class Generator:
     def __init__(self, network: torch.nn.Module, checkpoint: ckpt.Checkpoint):
         self.network = network
         self.checkpoint = checkpoint
+        from ganvas.sampling import generator_role
+
         config = checkpoint.config
+        text = lambda value: value if isinstance(value, str) else None  # noqa: E731 - meta.json may hold anything
         self.info = GeneratorInfo(
-            path=checkpoint.path, step=checkpoint.step, preset=config.get("preset"),
-            model=checkpoint.networks["generator"]["model"],
-            dataset=Path(config["data"]).name if config.get("data") else config.get("dataset"),
+            path=checkpoint.path, step=checkpoint.step, preset=text(config.get("preset")),
+            model=checkpoint.networks[generator_role(checkpoint)]["model"],
+            dataset=Path(config["data"]).name if text(config.get("data")) else text(config.get("dataset")),
             image_shape=tuple(network.image_shape), z_dim=network.z_dim,
             classes=getattr(network, "num_classes", None), quality=checkpoint.quality)
 

@@ -17,12 +17,21 @@ Format 2's meta.json names each network as {"model": registry name, "part": "gen
 "discriminator", "args": constructor keywords}; format 1 (ganvas 0.1.0) had one `model` recipe
 for a G/D pair and fixed training-state keys, and is upgraded to format 2 when read.
 
-Nothing here unpickles code, so a checkpoint from a stranger is safe to open.
+Nothing here unpickles code, so a checkpoint from a stranger is safe to open, and everything read is
+checked before it is used: a damaged or hostile file is a CheckpointError naming it, never a crash
+deeper down. Weights must be finite (a NaN checkpoint is refused, not sampled), and so must the
+optimizer state that resuming restores.
+
+A checkpoint found broken when a run resumes is set aside, not deleted: renamed `step-N.broken`
+(`set_aside`), so it is not picked again but stays there to look at. Checkpoints after the one a
+run resumes from are set aside as `step-N.discarded` (and `best.discarded`).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -45,7 +54,11 @@ CHECKPOINTS_DIR = "checkpoints"
 META_FILE = "meta.json"
 TRAINING_STATE_FILE = "training_state.pt"
 NOISE_TO_IMAGE = "noise-to-image"  # the GAN kind of every format-1 checkpoint
+BROKEN = ".broken"  # suffix of a checkpoint set aside because it does not load clean
+DISCARDED = ".discarded"  # suffix of a checkpoint set aside because a run resumed from an earlier one
+MAX_META_BYTES = 10 * 2 ** 20  # a meta.json is a few kB; a larger one is not read
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+_ROLE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # network roles name files: no paths, no surprises
 
 
 @dataclass
@@ -88,6 +101,7 @@ class Checkpoint:
         return role in self.networks and weights_path(self.path, role).is_file()
 
     def weights(self, role: str) -> dict[str, torch.Tensor]:
+        """The network's tensors, each checked finite (a NaN or Inf anywhere is a CheckpointError)."""
         return _load_weights(weights_path(self.path, role))
 
     def training_state(self) -> TrainingState:
@@ -101,12 +115,17 @@ class Checkpoint:
                                   "resume from an earlier checkpoint") from None
         try:
             if self.format_version == 1:
-                return TrainingState({"generator": state["optimizer_g"], "discriminator": state["optimizer_d"]},
-                                     [{"noise": state["noise_rng"]}])
-            return TrainingState(dict(state["optimizers"]), list(state["rng"]))
-        except (KeyError, TypeError) as err:
+                optimizers = {"generator": state["optimizer_g"], "discriminator": state["optimizer_d"]}
+                rng = [{"noise": state["noise_rng"]}]
+            else:
+                optimizers, rng = state["optimizers"], state["rng"]
+        except (KeyError, TypeError, IndexError) as err:
             raise CheckpointError(f"{path} has an unusable training state (no {err}); "
                                   "resume from an earlier checkpoint") from None
+        if not (isinstance(optimizers, dict) and isinstance(rng, list) and all(isinstance(s, dict) for s in rng)):
+            raise CheckpointError(f"{path} has an unusable training state (not laid out as ganvas writes it); "
+                                  "resume from an earlier checkpoint")
+        return TrainingState(dict(optimizers), list(rng))
 
 
 def weights_path(checkpoint_dir: Path, role: str) -> Path:
@@ -142,13 +161,17 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if not meta_path.is_file():
         raise CheckpointError(f"{path} is not a ganvas checkpoint (no {META_FILE})")
     try:
+        if meta_path.stat().st_size > MAX_META_BYTES:
+            raise ValueError("too large")
         meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested beyond reason, or huge
         raise CheckpointError(f"{meta_path} is corrupt; use another checkpoint") from None
+    except OSError as err:
+        raise CheckpointError(f"{meta_path} cannot be read ({err.strerror or err}); use another checkpoint") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganvas checkpoint ({META_FILE} has no ganvas format marker)")
     version = meta.get("format_version")
-    if version not in READABLE_VERSIONS:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise CheckpointError(f"{path} has checkpoint format version {version!r}, but this ganvas "
                               f"({ganvas.__version__}) reads versions {', '.join(map(str, READABLE_VERSIONS))}; "
                               f"use the ganvas that wrote it ({meta.get('ganvas_version', 'unknown')})")
@@ -187,6 +210,9 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> None:
         problem = "quality is not a mapping"
     else:
         for role, recipe in meta["networks"].items():
+            if not _ROLE.match(role):
+                problem = f"network role {role[:40]!r} is not a name"
+                break
             if not (isinstance(recipe, dict) and isinstance(recipe.get("model"), str)
                     and recipe.get("part") in ("generator", "discriminator") and isinstance(recipe.get("args"), dict)):
                 problem = f"network {role!r} has no usable recipe"
@@ -204,6 +230,11 @@ def step_checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def checkpoint_number(path: Path) -> int:
+    """The step in a step-N checkpoint folder's name."""
+    return int(_STEP_DIR.match(Path(path).name).group(1))
+
+
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
     for path in step_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(path)
@@ -211,6 +242,35 @@ def prune_checkpoints(run_dir: Path, keep: int) -> None:
 
 def named_checkpoint(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / CHECKPOINTS_DIR / name
+
+
+def set_aside(path: Path, suffix: str) -> Path:
+    """Rename a checkpoint folder to `<name><suffix>` (BROKEN or DISCARDED; `-2`, `-3` ... if taken), so that it is
+    no longer listed or picked but stays in place, and return its new path."""
+    path = Path(path)
+    target, number = path.with_name(path.name + suffix), 2
+    while target.exists():
+        target, number = path.with_name(f"{path.name}{suffix}-{number}"), number + 1
+    os.replace(path, target)
+    return target
+
+
+def find_checkpoint(run_dir: Path, chosen: str | Path) -> Path:
+    """A checkpoint a user names for a run: a folder in its checkpoints/ (`step-00000400`, `best`), a step number
+    (`400`), or any checkpoint folder's path."""
+    run_dir, text = Path(run_dir), str(chosen)
+    candidates = [named_checkpoint(run_dir, text)] if "/" not in text and text not in (".", "..") else []
+    if text.isdigit():
+        candidates.append(named_checkpoint(run_dir, f"step-{int(text):08d}"))
+    candidates.append(Path(text))
+    for candidate in candidates:
+        if (candidate / META_FILE).is_file():
+            return candidate
+    folder = run_dir / CHECKPOINTS_DIR
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if folder.is_dir() else []
+    raise CheckpointError(f"{run_dir} has no checkpoint {text!r}" +
+                          (f"; it has {', '.join(names)}" if names else "; it has no checkpoints"))
 
 
 def resolve_checkpoint(target: str | Path) -> Path:
@@ -233,8 +293,8 @@ def resolve_checkpoint(target: str | Path) -> Path:
     return checkpoints[-1]
 
 
-def load_weights_into(module: nn.Module, weights: dict[str, torch.Tensor], what: str, source: Path) -> None:
-    """Load weights, turning a mismatch into a message that names the first difference."""
+def check_weights_fit(module: nn.Module, weights: dict[str, torch.Tensor], what: str, source: Path) -> None:
+    """Refuse weights that do not fit `module` (which may live on the meta device), naming the first difference."""
     expected = module.state_dict()
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
@@ -251,16 +311,104 @@ def load_weights_into(module: nn.Module, weights: dict[str, torch.Tensor], what:
             detail = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise CheckpointError(f"{source} holds a different {what} architecture ({detail}); "
                               "use the model options it was trained with")
+
+
+def load_weights_into(module: nn.Module, weights: dict[str, torch.Tensor], what: str, source: Path) -> None:
+    """Load weights, turning a mismatch into a message that names the first difference."""
+    check_weights_fit(module, weights, what, source)
     module.load_state_dict(weights)
+
+
+def check_training_state(state: TrainingState, optimizers: dict[str, torch.optim.Optimizer],
+                         rng: list[dict[str, torch.Generator]], source: Path) -> None:
+    """Refuse a training state that would not resume `optimizers` and the random streams `rng` as they were saved:
+    another layout, a state tensor of another shape or type than its parameter, a non-finite value, a hyperparameter
+    of another kind, or a random state that is not one. Optimizer.load_state_dict checks little of this, and what
+    it lets through fails later, in the middle of a training step."""
+    def refuse(problem: str) -> None:
+        raise CheckpointError(f"{source}/{TRAINING_STATE_FILE} has an unusable training state ({problem}); "
+                              "resume from an earlier checkpoint")
+
+    for role, optimizer in optimizers.items():
+        saved = state.optimizers.get(role)
+        if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict) \
+                or not isinstance(saved.get("param_groups"), list):
+            refuse(f"no {role} optimizer")
+        groups = saved["param_groups"]
+        if len(groups) != len(optimizer.param_groups) or not all(isinstance(g, dict) for g in groups):
+            refuse(f"the {role} optimizer has {len(groups)} parameter groups, expected {len(optimizer.param_groups)}")
+        indices, params = [], []
+        for ours, theirs in zip(optimizer.param_groups, groups):
+            ids = theirs.get("params")
+            if not isinstance(ids, list) or len(ids) != len(ours["params"]) \
+                    or not all(type(i) is int for i in ids) or len(set(ids)) != len(ids):
+                refuse(f"the {role} optimizer's parameters are not those of its network")
+            indices += ids
+            params += ours["params"]
+            for key, value in ours.items():
+                if key != "params" and not _same_kind(value, theirs.get(key, _MISSING)):
+                    refuse(f"the {role} optimizer's {key} is {theirs.get(key)!r:.40}")
+        for index, param in zip(indices, params):
+            entry = saved["state"].get(index, {})
+            if not isinstance(entry, dict):
+                refuse(f"the {role} optimizer's state {index} is not a mapping")
+            for key, value in entry.items():
+                if isinstance(value, torch.Tensor):
+                    if value.dim() and (value.shape != param.shape or value.dtype != param.dtype):
+                        refuse(f"the {role} optimizer's {key} {index} is {value.dtype} {tuple(value.shape)}, "
+                               f"its parameter {param.dtype} {tuple(param.shape)}")
+                    if value.is_complex() or not value.is_floating_point() or not torch.isfinite(value).all():
+                        refuse(f"the {role} optimizer's {key} {index} is not finite floats")
+                elif not _finite_number(value):
+                    refuse(f"the {role} optimizer's {key} {index} is {value!r:.40}")
+        if set(saved["state"]) - set(indices):
+            refuse(f"the {role} optimizer has state for parameters its network does not have")
+    if len(state.rng) < len(rng):
+        refuse("random states are missing")
+    for ours, theirs in zip(rng, state.rng):
+        for name, generator in ours.items():
+            value, reference = theirs.get(name), generator.get_state()
+            if not isinstance(value, torch.Tensor) or value.dtype != reference.dtype or value.shape != reference.shape:
+                refuse(f"the {name} random state is not one")
+
+
+_MISSING = object()
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _same_kind(ours: Any, theirs: Any) -> bool:
+    """Whether a saved optimizer hyperparameter is of the kind the optimizer uses (a number for a number, a pair of
+    numbers for betas, a flag for a flag), and finite."""
+    if isinstance(ours, bool) or ours is None:  # flags (fused, foreach ...) may differ between devices
+        return isinstance(theirs, bool) or theirs is None
+    if isinstance(ours, (int, float)):
+        return _finite_number(theirs)
+    if isinstance(ours, (tuple, list)):
+        return isinstance(theirs, (tuple, list)) and len(theirs) == len(ours) and all(
+            _same_kind(a, b) for a, b in zip(ours, theirs))
+    if isinstance(ours, torch.Tensor):
+        return isinstance(theirs, torch.Tensor) and theirs.shape == ours.shape and theirs.dtype == ours.dtype \
+            and bool(torch.isfinite(theirs).all())
+    return type(theirs) is type(ours)
 
 
 def _load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
-        return load_file(path)
+        weights = load_file(path)
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing; the checkpoint is incomplete, use another one") from None
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path} is corrupt ({err}); use another checkpoint") from None
+    except Exception as err:  # noqa: BLE001 - whatever else the parser makes of damaged bytes
+        raise CheckpointError(f"{path} is corrupt ({type(err).__name__}: {err}); use another checkpoint") from None
+    for key, tensor in weights.items():
+        if (tensor.is_floating_point() or tensor.is_complex()) and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path} holds non-finite weights (NaN or Inf in {key}): the run had diverged "
+                                  "or the file is damaged; use an earlier checkpoint")
+    return weights
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:

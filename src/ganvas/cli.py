@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_options(train)
     session = train.add_argument_group("this session")
     session.add_argument("--run", type=Path, help="run folder (default runs/<preset>-<dataset>)")
-    session.add_argument("--resume", type=Path, metavar="RUN", help="continue the run in this folder")
+    session.add_argument("--resume", type=Path, metavar="RUN",
+                         help="continue the run in this folder, from its newest checkpoint that loads clean")
+    session.add_argument("--from", dest="from_", metavar="CHECKPOINT",
+                         help="with --resume: continue from this checkpoint of the run (step-00000400, 400, best "
+                              "or a checkpoint folder); later ones are set aside as step-N.discarded")
     session.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start over")
     session.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     session.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
@@ -158,8 +162,9 @@ def run_train(args: argparse.Namespace) -> None:
     from ganvas.config import SHORTHANDS, options
 
     given = {name: getattr(args, name) for name in [f.name for f in options()] + list(SHORTHANDS)}
-    run = ganvas.train(run=args.run, resume=args.resume, overwrite=args.overwrite, config_file=args.config,
-                       device=args.device, progress="lines" if args.no_progress else True, **given)
+    run = ganvas.train(run=args.run, resume=args.resume, from_=args.from_, overwrite=args.overwrite,
+                       config_file=args.config, device=args.device, progress="lines" if args.no_progress else True,
+                       **given)
     result = run.wait()
     print(f"trained {result.run_dir} to step {result.step}; sample with `ganvas sample {result.run_dir}`")
 

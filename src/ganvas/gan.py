@@ -230,10 +230,11 @@ class GAN:
         for role, module in self.networks().items():
             ckpt.load_weights_into(module, checkpoint.weights(role), role, checkpoint.path)
         state = checkpoint.training_state()
+        ckpt.check_training_state(state, self.optimizers(), [{"noise": self.noise}], checkpoint.path)
         try:
             for role, optimizer in self.optimizers().items():
                 optimizer.load_state_dict(state.optimizers[role])
             self.noise.set_state(state.rng[0]["noise"])
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:
-            raise GanvasError(f"{checkpoint.path} has an unusable training state ({type(err).__name__}: {err}); "
-                              "resume from an earlier checkpoint") from None
+            raise ckpt.CheckpointError(f"{checkpoint.path} has an unusable training state ({type(err).__name__}: "
+                                       f"{err}); resume from an earlier checkpoint") from None

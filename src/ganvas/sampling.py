@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganvas.checkpoint import Checkpoint, load_checkpoint, load_weights_into, resolve_checkpoint
+from ganvas.checkpoint import META_FILE, Checkpoint, check_weights_fit, load_checkpoint, resolve_checkpoint
 from ganvas.devices import resolve_device
 from ganvas.errors import CheckpointError, GanvasError, named
 from ganvas.files import atomic_write
@@ -17,18 +17,34 @@ from ganvas.latents import balanced_labels, gaussian_latents, truncate
 from ganvas.models import build_network, generate_in_batches, is_conditional
 
 
+def generator_role(checkpoint: Checkpoint) -> str:
+    """The network that samples come from: the moving average of G (generator_ema) where the run keeps one."""
+    return "generator_ema" if checkpoint.has_weights("generator_ema") else "generator"
+
+
 def load_generator(target: str | Path, device: str = "cpu") -> tuple[nn.Module, Checkpoint]:
     """The generator of a checkpoint (a checkpoint folder, a run folder's latest, or RUN:NAME), in eval mode.
 
     Runs that average G's weights sample from the average (generator_ema), which is what they train for.
+    The recipe is checked and built on the meta device first, which allocates nothing, and the weights are checked
+    against it (and for NaN and Inf): a damaged or hostile checkpoint is refused before any memory goes to it.
     """
     checkpoint = load_checkpoint(resolve_checkpoint(target))
-    role = "generator_ema" if checkpoint.has_weights("generator_ema") else "generator"
-    if role not in checkpoint.networks:
+    role = generator_role(checkpoint)
+    recipe = checkpoint.networks.get(role)
+    if recipe is None or recipe["part"] != "generator":
         raise CheckpointError(f"{checkpoint.path} has no generator ({checkpoint.kind} checkpoint with "
                               f"{', '.join(checkpoint.networks)}); use a checkpoint of a noise-to-image GAN")
-    generator = build_network(checkpoint.networks[role])
-    load_weights_into(generator, checkpoint.weights(role), "generator", checkpoint.path)
+    try:
+        with torch.device("meta"):
+            skeleton = build_network(recipe)
+    except GanvasError as err:
+        raise CheckpointError(f"{checkpoint.path}/{META_FILE} has an unusable {role} recipe ({err.args[0]}); "
+                              "use another checkpoint") from None
+    weights = checkpoint.weights(role)
+    check_weights_fit(skeleton, weights, "generator", checkpoint.path)
+    generator = build_network(recipe)
+    generator.load_state_dict(weights)
     return generator.to(resolve_device(device)).eval(), checkpoint
 
 
@@ -54,7 +70,7 @@ def generate(generator: nn.Module, count: int, seed: int, class_index: int | Non
     latents toward the mean (latents.truncate).
     """
     z = truncate(gaussian_latents(count, generator.z_dim, seed), truncation)
-    return generate_in_batches(generator, z, sample_labels(generator, count, class_index))
+    return _finite(generate_in_batches(generator, z, sample_labels(generator, count, class_index)))
 
 
 def generate_one_class(generator: nn.Module, z: torch.Tensor, class_index: int | None = None) -> torch.Tensor:
@@ -62,7 +78,16 @@ def generate_one_class(generator: nn.Module, z: torch.Tensor, class_index: int |
     so that images made from nearby latents look alike."""
     if class_index is None and is_conditional(generator):
         class_index = 0
-    return generate_in_batches(generator, z, sample_labels(generator, len(z), class_index))
+    return _finite(generate_in_batches(generator, z, sample_labels(generator, len(z), class_index)))
+
+
+def _finite(images: torch.Tensor) -> torch.Tensor:
+    """Finite weights can still make NaN images (weights large enough to overflow, a batch norm's variance below 0):
+    those are refused, never written as pictures."""
+    if not torch.isfinite(images).all():
+        raise CheckpointError("the generator made non-finite images (NaN or Inf): its weights are damaged; "
+                              "use another checkpoint")
+    return images
 
 
 def write_images(pixels: np.ndarray, directory: Path) -> list[Path]:

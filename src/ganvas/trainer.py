@@ -10,6 +10,11 @@ when it runs in the main thread). It works in any thread.
 Everything random is drawn from generators whose state is saved in each checkpoint,
 and batch order is a pure function of (seed, step), so a resumed run continues
 exactly as if it had never stopped.
+
+Resuming takes the newest checkpoint that loads and checks clean (or the one asked
+for); newer ones that are broken are set aside as `step-N.broken` with a warning, and
+the history after the checkpoint resumed from is discarded: its metrics.jsonl lines
+are dropped and later checkpoints set aside as `step-N.discarded` (`best.discarded`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from ganvas import checkpoint as ckpt
 from ganvas.config import TrainConfig, save_config, with_default_length
 from ganvas.data import ImageDataset, load_training_data, to_model_range
 from ganvas.devices import resolve_device
-from ganvas.errors import GanvasError, named
+from ganvas.errors import CheckpointError, GanvasError, named
 from ganvas.events import (Alarm, CheckpointSaved, Event, Listener, Note, Progress, QualityMeasured,
                            SamplesWritten, Started, StepStats, Stopped)
 from ganvas.files import atomic_write_bytes, atomic_write_text, is_temporary
@@ -199,11 +204,13 @@ class TrainResult:
     checkpoint: Path
 
 
-def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite: bool = False,
-          device: str = "auto", listeners: Iterable[Listener] = (), stop: threading.Event | None = None
-          ) -> TrainResult:
+def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_checkpoint: str | Path | None = None,
+          overwrite: bool = False, device: str = "auto", listeners: Iterable[Listener] = (),
+          stop: threading.Event | None = None) -> TrainResult:
     """Train (or continue training) the run in `run_dir` until its step target or time limit, or a stop request.
 
+    Resuming continues from the newest checkpoint that loads clean, or from `from_checkpoint` (a checkpoint name in
+    the run such as step-00000400 or best, a step number, or a checkpoint folder); see `resume_from`.
     Events go to `listeners` and to the run folder's train.log, events.jsonl and status.json.
     """
     run_dir = Path(run_dir)
@@ -226,23 +233,88 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, overwrite
         target_steps = config.steps or (
             math.ceil(config.epochs * sampler.steps_per_epoch / config.n_critic) if config.epochs else None)
         files = RunFiles(run_dir)
-        step, saved_step = 0, None
+        step, saved_step, notes = 0, None, []
         if resume:
-            checkpoints = ckpt.step_checkpoints(run_dir)
-            if checkpoints:
-                latest = ckpt.load_checkpoint(checkpoints[-1])
-                gan.restore(latest)
-                step = saved_step = latest.step
+            resumed, notes = resume_from(gan, run_dir, from_checkpoint)
+            if resumed is not None:
+                step = saved_step = resumed.step
             files.load_history(step)
         save_config(config, run_dir)
         emit(Started(step, run_dir=run_dir, target_steps=target_steps, minutes=config.minutes, resumed=resume,
                      description=f"{describe(config, dataset, target_steps)} on {torch_device}"
                                  f"{' in bf16 mixed precision' if gan.bf16 else ''}"))
+        for text in notes:  # after Started, so that whoever follows this session's events sees them
+            emit(Note(step, text=text))
         monitor = QualityMonitor.for_run(config, dataset, torch_device, files, gan.num_classes, emit)
         loop = Loop(gan, sampler, files, monitor, emit, config, target_steps, StopRequests(run_dir, stop))
         return loop.run(step, saved_step)
     finally:
         lock.release()
+
+
+def resume_from(gan: GAN, run_dir: Path, chosen: str | Path | None = None) -> tuple[ckpt.Checkpoint | None, list[str]]:
+    """Restore `gan` for resuming the run: from the chosen checkpoint (whose errors are the caller's to see), else
+    from the newest one that loads and checks clean, setting aside the broken ones after it (renamed step-N.broken).
+    Checkpoints after the one restored are set aside too (step-N.discarded, best.discarded): that history is
+    discarded, as its metrics are. Returns the checkpoint (None: the run has none yet) and warnings to log."""
+    if chosen is not None:
+        checkpoint = ckpt.load_checkpoint(ckpt.find_checkpoint(run_dir, chosen))
+        gan.restore(checkpoint)
+        notes = [f"resuming from the chosen checkpoint {checkpoint.path} (step {checkpoint.step})"]
+    else:
+        checkpoint, notes = restore_newest_good(gan, run_dir, "resuming from")
+        if checkpoint is None:
+            return None, notes
+    return checkpoint, notes + discard_after(run_dir, checkpoint.step)
+
+
+def restore_newest_good(gan: GAN, run_dir: Path, doing: str) -> tuple[ckpt.Checkpoint | None, list[str]]:
+    """Restore the newest step checkpoint that loads and checks clean (finite weights that fit, a usable training
+    state), and set aside the newer broken ones, with a warning for each that says why and what `doing` (e.g.
+    "resuming from") took instead. With none clean nothing is renamed and the first reason is raised, since every
+    checkpoint failing points at something else than damaged files. Returns (None, []) for a run with none yet."""
+    broken: list[tuple[Path, CheckpointError]] = []
+    for path in reversed(ckpt.step_checkpoints(run_dir)):
+        try:
+            checkpoint = ckpt.load_checkpoint(path)
+            gan.restore(checkpoint)
+        except CheckpointError as why:
+            broken.append((path, why))
+            continue
+        notes = []
+        for bad, why in broken:
+            aside = ckpt.set_aside(bad, ckpt.BROKEN)
+            notes.append(f"WARNING: checkpoint {bad.name} is broken ({why.args[0]}); renamed it {aside.name}, "
+                         f"{doing} {path.name} (step {checkpoint.step})")
+        return checkpoint, notes
+    if broken:
+        reasons = "; ".join(f"{path.name}: {why.args[0]}" for path, why in broken[:3])
+        raise CheckpointError(f"no checkpoint of {run_dir} loads clean ({reasons}); pick one with {named('from_')} "
+                              f"or start over with {named('overwrite')}")
+    return None, []
+
+
+def discard_after(run_dir: Path, step: int) -> list[str]:
+    """Set aside what the run saved after `step` (step checkpoints, and `best` if it is later or broken), since
+    training continues from `step`; returns a note for each."""
+    notes = []
+    for path in ckpt.step_checkpoints(run_dir):
+        if ckpt.checkpoint_number(path) > step:
+            aside = ckpt.set_aside(path, ckpt.DISCARDED)
+            notes.append(f"set aside {path.name} as {aside.name}: training continues from step {step}")
+    best = ckpt.named_checkpoint(run_dir, BEST)
+    if best.is_dir():
+        try:
+            later = ckpt.load_checkpoint(best).step > step
+        except CheckpointError as why:
+            aside = ckpt.set_aside(best, ckpt.BROKEN)
+            notes.append(f"WARNING: checkpoint {BEST} is broken ({why.args[0]}); renamed it {aside.name}")
+        else:
+            if later:
+                aside = ckpt.set_aside(best, ckpt.DISCARDED)
+                notes.append(f"set aside {BEST} as {aside.name}: it is later than step {step}, "
+                             "where training continues")
+    return notes
 
 
 def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | None) -> str:
@@ -270,8 +342,12 @@ class QualityMonitor:
         self.labels = balanced_labels(judge.count, num_classes) if judge and num_classes else None
         self.alarms = AlarmBoard()
         best = ckpt.named_checkpoint(files.run_dir, BEST)
-        quality = ckpt.load_checkpoint(best).quality if best.is_dir() else None
-        self.best = quality[judge.best_key] if quality and judge and judge.best_key else math.inf
+        try:
+            quality = ckpt.load_checkpoint(best).quality if best.is_dir() else None
+        except CheckpointError:  # a broken best is beaten by the first measurement
+            quality = None
+        value = quality.get(judge.best_key) if quality and judge and judge.best_key else None
+        self.best = value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.inf
 
     @classmethod
     def for_run(cls, config: TrainConfig, dataset: ImageDataset, device: torch.device, files: RunFiles,
@@ -403,11 +479,16 @@ class Loop:
     def _roll_back(self, step: int, values: dict[str, float]) -> None:
         """A NaN or Inf: go back to the last good checkpoint, say so, and stop with advice. Never saves."""
         what = ", ".join(f"{name}={value:.4g}" for name, value in values.items())
-        checkpoints = ckpt.step_checkpoints(self.files.run_dir)
-        if checkpoints:
-            good = ckpt.load_checkpoint(checkpoints[-1])
-            self.gan.restore(good)
-            where = f"rolled back to the last good checkpoint, step {good.step}"
+        try:
+            good, notes = restore_newest_good(self.gan, self.files.run_dir, "rolling back to")
+        except CheckpointError as why:
+            good, notes = None, [f"no checkpoint to roll back to loads clean: {why.args[0]}"]
+        for text in notes:
+            self.emit(Note(step, text=text))
+        if good is not None:
+            where = f"rolled back to the last good checkpoint, {good.path.name} (step {good.step})"
+        elif notes:
+            where = "no checkpoint loads clean"
         else:
             where = "no checkpoint was saved yet"
         self.emit(Note(step, text=f"step {step}: training diverged ({what}); {where}"))

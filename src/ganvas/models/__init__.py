@@ -15,6 +15,9 @@ the labels only to nets that take them.
 from __future__ import annotations
 
 import inspect
+import math
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +61,7 @@ def build_generator(name: str, **kwargs: Any) -> nn.Module:
     spec = get_model(name)
     _check_num_classes(spec, kwargs)
     _check_options(spec, "generator", spec.generator, kwargs)
+    _check_arguments(spec, "generator", spec.generator, kwargs)
     return spec.generator(**kwargs)
 
 
@@ -65,6 +69,7 @@ def build_discriminator(name: str, **kwargs: Any) -> nn.Module:
     spec = get_model(name)
     _check_num_classes(spec, kwargs)
     _check_options(spec, "discriminator", spec.discriminator, kwargs)
+    _check_arguments(spec, "discriminator", spec.discriminator, kwargs)
     return spec.discriminator(**kwargs)
 
 
@@ -92,6 +97,64 @@ def _check_num_classes(spec: ModelSpec, kwargs: dict[str, Any]) -> None:
     if not spec.conditional and num_classes is not None:
         raise GanvasError(f"model {spec.name!r} is unconditional and takes no num_classes; "
                           "choose a conditional model to train with labels")
+
+
+# Bounds on constructor arguments, which come from checkpoint files and so from anyone: far beyond any network
+# ganvas trains, and small enough that checking a recipe never builds anything absurd.
+MAX_SIZE = 2 ** 16  # a whole-number size: z_dim, width, num_classes, each hidden layer
+MAX_SIDE = 1024  # image height and width
+IMAGE_CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
+MAX_LAYERS = 64  # entries of a size tuple (the mlp's hidden sizes)
+
+
+def _check_arguments(spec: ModelSpec, role: str, cls: type[nn.Module], kwargs: dict[str, Any]) -> None:
+    """Each constructor argument of the type its annotation gives (JSON lists standing for tuples) and within the
+    bounds above, so that a damaged or hostile recipe is refused before a network is built from it."""
+    hints = typing.get_type_hints(cls.__init__)
+    for name, value in kwargs.items():
+        problem = _argument_problem(name, hints.get(name), value)
+        if problem:
+            raise GanvasError(f"model {spec.name!r} cannot build a {role} with {name}={_short(value)}: {problem}")
+
+
+def _argument_problem(name: str, hint: Any, value: Any) -> str | None:
+    if name == "image_shape":
+        if not (isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_int(v) for v in value)):
+            return "it must be [channels, height, width]"
+        if value[0] not in IMAGE_CHANNELS or not all(1 <= side <= MAX_SIDE for side in value[1:]):
+            return f"channels must be 1, 3 or 4 and the sides from 1 to {MAX_SIDE}"
+        return None
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    kinds = [kind for kind in typing.get_args(hint) if kind is not type(None)] if optional else [hint]
+    if value is None:
+        return None if optional and type(None) in typing.get_args(hint) else "it may not be none"
+    kind = kinds[0] if len(kinds) == 1 else None
+    if kind is bool:
+        return None if isinstance(value, bool) else "it must be true or false"
+    if kind is int:
+        return None if _is_int(value) and 1 <= value <= MAX_SIZE else f"it must be a whole number from 1 to {MAX_SIZE}"
+    if kind is float:
+        return None if _is_number(value) and math.isfinite(value) else "it must be a finite number"
+    if kind is str:
+        return None if isinstance(value, str) and len(value) <= 64 else "it must be a short string"
+    if typing.get_origin(kind) is tuple and typing.get_args(kind)[-1:] == (Ellipsis,):
+        ok = isinstance(value, (list, tuple)) and len(value) <= MAX_LAYERS and all(
+            _is_int(v) and 1 <= v <= MAX_SIZE for v in value)
+        return None if ok else f"it must be a list of at most {MAX_LAYERS} whole numbers from 1 to {MAX_SIZE}"
+    return f"this option cannot come from a recipe ({hint})"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def is_conditional(net: nn.Module) -> bool:
