@@ -29,6 +29,7 @@ run resumes from are set aside as `step-N.discarded` (and `best.discarded`).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -45,7 +46,7 @@ from torch import nn
 
 import ganvas
 from ganvas.errors import CheckpointError
-from ganvas.files import atomic_directory
+from ganvas.files import atomic_directory, write_bytes
 
 FORMAT = "ganvas-checkpoint"
 FORMAT_VERSION = 2
@@ -147,11 +148,13 @@ def save_checkpoint(run_dir: Path, step: int, kind: str, networks: dict[str, nn.
             "step": step, "kind": kind, "networks": {role: recipes[role] for role in networks},
             "config": config, "quality": quality}
     state = {"optimizers": training_state.optimizers, "rng": training_state.rng}
+    training_state_bytes = io.BytesIO()
+    torch.save(state, training_state_bytes)  # in memory, so that a full disk is an OSError of our own write
     with atomic_directory(final) as folder:
         for role, module in networks.items():
-            weights_path(folder, role).write_bytes(save(_cpu_state(module)))
-        torch.save(state, folder / TRAINING_STATE_FILE)
-        (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+            write_bytes(weights_path(folder, role), save(_cpu_state(module)))
+        write_bytes(folder / TRAINING_STATE_FILE, training_state_bytes.getvalue())
+        write_bytes(folder / META_FILE, (json.dumps(meta, indent=2) + "\n").encode())
     return final
 
 

@@ -62,3 +62,14 @@ class CheckpointError(GanvasError):
 
 class RunLockedError(GanvasError):
     """Another process is training this run folder."""
+
+
+class DiskFullError(GanvasError, OSError):
+    """A write failed because the disk (or the user's quota) is full. Still an OSError, with its errno, for code
+    that catches those; `path` is what could not be written."""
+
+    def __init__(self, message: str, path: object = None, errno: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+        self.filename = None if path is None else str(path)

@@ -123,6 +123,7 @@ STOP_REASONS = {
     "stop_request": ("stopped", "stopped on request"),
     "interrupt": ("stopped", "stopped by Ctrl-C"),
     "diverged": ("diverged", "training diverged"),
+    "disk_full": ("stopped", "the disk is full"),
     "error": ("failed", "training failed"),
 }
 

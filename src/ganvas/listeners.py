@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ganvas.events import EVENTS_FILE, Event, Progress, QualityMeasured, Started, StepStats, Stopped
+from ganvas.files import append_text
 from ganvas.images import png_bytes
 from ganvas.plots import curves_image
 
@@ -31,8 +32,7 @@ class TrainLog:
     def __call__(self, event: Event) -> None:
         message = event.message()
         if message:
-            with open(self.path, "a") as handle:
-                handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(event.time))} {message}\n")
+            append_text(self.path, f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(event.time))} {message}\n")
 
 
 class EventLog:
@@ -49,8 +49,7 @@ class EventLog:
             if event.time - self._last_progress < self.progress_every_s:
                 return
             self._last_progress = event.time
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(event.to_dict()) + "\n")
+        append_text(self.path, json.dumps(event.to_dict()) + "\n")
 
 
 class TerminalProgress:

@@ -35,11 +35,12 @@ import torch
 from ganvas import checkpoint as ckpt
 from ganvas.config import TrainConfig, save_config, with_default_length
 from ganvas.data import ImageDataset, load_training_data, to_model_range
+from ganvas.data.holdout import write_holdout_record
 from ganvas.devices import resolve_device
-from ganvas.errors import CheckpointError, GanvasError, named
+from ganvas.errors import CheckpointError, DiskFullError, GanvasError, named
 from ganvas.events import (Alarm, CheckpointSaved, Event, Listener, Note, Progress, QualityMeasured,
                            SamplesWritten, Started, StepStats, Stopped)
-from ganvas.files import atomic_write_bytes, atomic_write_text, is_temporary
+from ganvas.files import append_text, atomic_write_bytes, atomic_write_text, is_temporary
 from ganvas.gan import GAN, Batch
 from ganvas.images import to_uint8, write_grid
 from ganvas.latents import balanced_labels, gaussian_latents
@@ -88,19 +89,25 @@ class BatchSampler:
 
 class Broadcast:
     """Sends each event to every listener. A listener that raises is reported once and gets no more events:
-    a broken plot must not cost a training run."""
+    a broken plot must not cost a training run. A full disk is different: nothing more could be saved, so once every
+    listener has the event the DiskFullError is raised, and training stops (except on the last event, Stopped)."""
 
     def __init__(self, listeners: Iterable[Listener]):
         self.listeners = list(listeners)
 
     def __call__(self, event: Event) -> None:
+        disk_full = None
         for listener in list(self.listeners):
             try:
                 listener(event)
+            except DiskFullError as err:
+                disk_full = disk_full or err
             except Exception as err:  # noqa: BLE001 - whatever a listener does wrong, training goes on
                 self.listeners.remove(listener)
                 self(Note(event.step, text=f"a listener ({getattr(listener, '__name__', type(listener).__name__)}) "
                                            f"failed and was removed: {type(err).__name__}: {err}"))
+        if disk_full is not None and not isinstance(event, Stopped):
+            raise disk_full
 
 
 @dataclass
@@ -126,8 +133,7 @@ class RunFiles:
 
     def record(self, entry: dict[str, Any]) -> None:
         self.history.append(entry)
-        with open(self.run_dir / METRICS_FILE, "a") as handle:
-            handle.write(json.dumps(entry) + "\n")
+        append_text(self.run_dir / METRICS_FILE, json.dumps(entry) + "\n")
 
     def save_samples(self, images: torch.Tensor, step: int, columns: int | None = None) -> Path:
         path = self.run_dir / SAMPLES_DIR / f"step-{step:08d}.png"
@@ -240,6 +246,7 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_chec
                 step = saved_step = resumed.step
             files.load_history(step)
         save_config(config, run_dir)
+        write_holdout_record(run_dir, dataset, config.seed)
         emit(Started(step, run_dir=run_dir, target_steps=target_steps, minutes=config.minutes, resumed=resume,
                      description=f"{describe(config, dataset, target_steps)} on {torch_device}"
                                  f"{' in bf16 mixed precision' if gan.bf16 else ''}"))
@@ -323,7 +330,8 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
         length = (length + " or " if length else "") + f"for {config.minutes:g} min"
     return (f"preset {config.preset}, model {config.model}, loss {config.loss}, "
             f"{dataset.name}{'' if config.data else ' ' + config.split} "
-            f"({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}), "
+            f"({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}"
+            f"{f', {config.holdout} held out' if config.holdout else ''}), "
             f"batch {config.batch_size}{', DiffAugment ' + config.augment if config.augment else ''}, {length}")
 
 
@@ -436,6 +444,15 @@ class Loop:
         except DivergedError as err:
             self.emit(Stopped(step, reason="diverged", checkpoint=_latest(self.files.run_dir), detail=str(err)))
             raise
+        except DiskFullError as err:
+            latest = _latest(self.files.run_dir)
+            kept = f"the latest checkpoint, {latest.name}, is complete" if latest else "no checkpoint was saved yet"
+            full = DiskFullError(f"the disk is full: {err.path} could not be written, so training stopped at step "
+                                 f"{step}; {kept}. Free space on that disk (nothing was left half-written), then "
+                                 f"continue with {named('resume', str(self.files.run_dir))}", err.path, err.errno)
+            self.emit(Stopped(step, reason="disk_full", checkpoint=latest,
+                              detail=str(full).removeprefix("the disk is full: ")))
+            raise full from None
         except KeyboardInterrupt:
             self.emit(Stopped(step, reason="interrupt", checkpoint=_latest(self.files.run_dir),
                               detail="aborted by a second Ctrl-C, nothing saved since the last checkpoint"))
