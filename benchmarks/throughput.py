@@ -3,16 +3,20 @@
     python benchmarks/throughput.py                  # ratio ganvas / plain at batch 128 on the CPU
     python benchmarks/throughput.py --ablate         # also each speed-up on its own (docs/performance.md)
 
-The plain loop is the textbook PyTorch port of the tutorial: the same networks,
-optimizers and batch, with separate D calls on real and fake, G's graph kept in the
-D step, and D's weight gradients computed (and thrown away) in the G step.
-Variants run interleaved, several rounds, and the median of each is reported, so
-a noisy neighbour hurts both sides alike.
+Both sides run the seed preset's procedure, the tutorial's Keras code: per step, a batch from G,
+an Adam update of D on the real batch, another on the generated batch, then one of G through D;
+Keras' Adam (epsilon 1e-7 added to the uncorrected sqrt(v)). The plain loop is the textbook PyTorch
+port of it: the same networks, initial weights, optimizer settings and batches, with G's graph kept
+in the D step and D's weight gradients computed (and thrown away) in the G step. --ablate adds
+`d_step joint` (one D update on real and generated together, what the other presets do) for scale.
+Variants run interleaved, several rounds, and the median of each is reported, so a noisy neighbour
+hurts both sides alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import torch
@@ -25,29 +29,43 @@ from timing import interleaved, print_against  # benchmarks/timing.py: a script'
 IMAGE_SHAPE = (1, 28, 28)
 
 
+def keras_eps_(optimizer: torch.optim.Adam, updates: int) -> None:
+    """Keras' epsilon placement in torch.optim.Adam for its next update (as ganvas.gan.keras_adam_eps)."""
+    for group in optimizer.param_groups:
+        group["eps"] = 1e-7 / math.sqrt(1 - group["betas"][1] ** (updates + 1))
+
+
 def plain_step(gan: GAN, real: torch.Tensor) -> torch.Tensor:
     batch = real.shape[0]
     G, D, opt_g, opt_d = gan.generator, gan.discriminator, gan.opt_g, gan.opt_d
     ones, zeros = torch.ones(batch), torch.zeros(batch)
     fake = G(gan.latents(batch))
-    opt_d.zero_grad()
-    d_loss = F.binary_cross_entropy_with_logits(D(real), ones) + \
-        F.binary_cross_entropy_with_logits(D(fake.detach()), zeros)
-    d_loss.backward()
-    opt_d.step()
+    d_losses = []
+    for images, target in ((real, ones), (fake.detach(), zeros)):  # discriminator.train_on_batch, twice
+        opt_d.zero_grad()
+        d_loss = F.binary_cross_entropy_with_logits(D(images), target)
+        d_loss.backward()
+        keras_eps_(opt_d, gan.plain_updates["d"])
+        opt_d.step()
+        gan.plain_updates["d"] += 1
+        d_losses.append(d_loss.detach())
     opt_g.zero_grad()
     g_loss = F.binary_cross_entropy_with_logits(D(G(gan.latents(batch))), ones)
     g_loss.backward()
+    keras_eps_(opt_g, gan.plain_updates["g"])
     opt_g.step()
-    return torch.stack([d_loss.detach(), g_loss.detach()])
+    gan.plain_updates["g"] += 1
+    return torch.stack([(d_losses[0] + d_losses[1]) / 2, g_loss.detach()])
 
 
-def make_gan(fused: bool) -> GAN:
-    gan = GAN(preset_config("seed"), IMAGE_SHAPE, torch.device("cpu"))
+def make_gan(fused: bool, **changes) -> GAN:
+    config = preset_config("seed", **changes)
+    gan = GAN(config, IMAGE_SHAPE, torch.device("cpu"))
+    gan.plain_updates = {"d": 0, "g": 0}
     if not fused:
-        betas = (0.5, 0.999)
-        gan.opt_g = torch.optim.Adam(gan.generator.parameters(), lr=2e-4, betas=betas)
-        gan.opt_d = torch.optim.Adam(gan.discriminator.parameters(), lr=2e-4, betas=betas)
+        options = {"lr": config.lr_d, "betas": (config.beta1, config.beta2), "eps": config.adam_eps}
+        gan.opt_g = torch.optim.Adam(gan.generator.parameters(), **options)
+        gan.opt_d = torch.optim.Adam(gan.discriminator.parameters(), **options)
     return gan
 
 
@@ -57,17 +75,18 @@ def ganvas_step(gan: GAN, real: torch.Tensor) -> torch.Tensor:
 
 
 VARIANTS = {
-    # name: (step function, fused Adam)
-    "plain": (plain_step, False),
-    "ganvas": (ganvas_step, True),
-    "ganvas, unfused Adam": (ganvas_step, False),
-    "plain + fused Adam": (plain_step, True),
+    # name: (step function, fused Adam, options changed from the seed preset)
+    "plain": (plain_step, False, {}),
+    "ganvas": (ganvas_step, True, {}),
+    "ganvas, unfused Adam": (ganvas_step, False, {}),
+    "plain + fused Adam": (plain_step, True, {}),
+    "ganvas, d_step joint": (ganvas_step, True, {"d_step": "joint"}),
 }
 
 
 def images_per_second(variant: str, sampler: BatchSampler, steps: int, warmup: int = 10) -> float:
-    step_fn, fused = VARIANTS[variant]
-    gan = make_gan(fused)
+    step_fn, fused, changes = VARIANTS[variant]
+    gan = make_gan(fused, **changes)
     for step in range(warmup + steps):
         if step == warmup:
             started = time.perf_counter()

@@ -36,3 +36,20 @@ def test_evaluate_speed_benchmark_runs(tmp_path, monkeypatch, capsys):
     data_dir = write_mnist_split(tmp_path / "mnist", pixels, labels, "test")
     run_benchmark("evaluate_speed.py", "--data-dir", str(data_dir), "--n", "20", monkeypatch=monkeypatch)
     assert "one evaluation (reference cached)" in capsys.readouterr().out
+
+
+def test_the_plain_loop_runs_the_same_procedure_as_the_seed_step(monkeypatch):
+    """The throughput ratio compares one algorithm written two ways: from the same start, on the same batches, the
+    plain port and ganvas's step end with the same weights."""
+    import torch
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    throughput = runpy.run_path(str(BENCHMARKS / "throughput.py"))
+    plain, ours = throughput["make_gan"](fused=False), throughput["make_gan"](fused=True)
+    real = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for _ in range(3):
+        throughput["plain_step"](plain, real)
+        throughput["ganvas_step"](ours, real)
+    for a, b in zip([*plain.generator.parameters(), *plain.discriminator.parameters()],
+                    [*ours.generator.parameters(), *ours.discriminator.parameters()]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=2e-6)

@@ -73,7 +73,9 @@ def test_an_overpowered_run_raises_the_alarm_in_its_log(tiny_config, tmp_path):
 
 
 def test_a_healthy_run_raises_no_overpowering_alarm(tiny_config, tmp_path):
-    train(tiny_config.replace(steps=30, log_every=2, eval_every=0), tmp_path / "run")
+    # PyTorch's initialisation: from the seed preset's Keras one, D wins on these bars within 30 steps, as the
+    # tutorial's D does on MNIST, and the alarm rightly says so.
+    train(tiny_config.replace(init="default", steps=30, log_every=2, eval_every=0), tmp_path / "run")
     assert "ALARM" not in (tmp_path / "run" / "train.log").read_text()
 
 

@@ -25,6 +25,8 @@ def valid_options(model: str, loss: str) -> dict:
         options["width"] = 8
     if loss == "wgan":
         options["clip_weights"] = 0.01
+    if loss == "relativistic":
+        options["d_step"] = "joint"  # its D loss pairs real with generated images: no update on either alone
     if loss == "wgan-gp":
         options.update(gp_weight=10.0, n_critic=2)
         if model.startswith("dcgan"):

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import queue
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from ganvas import checkpoint as ckpt
 from ganvas.errors import GanvasError, named, word
 from ganvas.events import EVENT_TYPES, Event, Listener, Stopped, follow_events
 from ganvas.runfolder import RunInfo, list_runs, request_stop, run_info
+
+if TYPE_CHECKING:
+    from ganvas.latentfile import Latent
 
 DEFAULT_SAMPLES = 64
 ROW = 8  # a conditional model's default grid: a row of 8 per class
@@ -72,7 +76,7 @@ def train(preset: str | None = None, run: str | Path | None = None, resume: str 
         run_dir = Path(resume)
     else:
         config = new_run_config(options, config_file,
-                                count_images=lambda c: count_images(c.data, c.dataset, c.split))
+                                count_images=lambda c: count_images(c.data, c.dataset, c.split) - c.holdout)
         data_name = Path(config.data).stem if config.data else config.dataset
         run_dir = Path(run) if run is not None else Path("runs") / f"{config.preset}-{data_name}"
     handle = Run(run_dir)
@@ -272,38 +276,196 @@ class Generator:
                 f"{classes})")
 
     def sample(self, n: int | None = None, seed: int = 0, class_: int | None = None,
-               truncation: float = 1.0) -> "Images":
-        """n images (default 64; a conditional model: a row of 8 per class); the same seed gives the same images."""
+               truncation: float = 1.0, latent: Any = None) -> "Images":
+        """n images (default 64; a conditional model: a row of 8 per class); the same seed gives the same images.
+        latent: instead of seeds, the image of a latent file (or Latent), or a row of several; class_ re-renders it
+        as another class of a conditional model."""
         from ganvas.sampling import generate
 
+        if latent is not None:
+            if n is not None:
+                raise GanvasError(f"{named('latent')} gives the images itself: drop {named('n')}")
+            return self.render(latent, class_, truncation)
         rows_per_class = self.info.classes is not None and class_ is None and n is None
         count = n if n is not None else (ROW * self.info.classes if rows_per_class else DEFAULT_SAMPLES)
         if count < 1:
             raise GanvasError(f"{named('n')} must be at least 1, got {count}")
         return Images(generate(self.network, count, seed, class_, truncation), columns=ROW if rows_per_class else None)
 
-    def walk(self, keyframes: Sequence[int] | torch.Tensor, frames: int = 60, loop: bool = False,
+    def walk(self, keyframes: Sequence[Any] | torch.Tensor, frames: int = 60, loop: bool = False,
              ease: str = "linear", class_: int | None = None, truncation: float = 1.0,
              fps: float = 20) -> "Animation":
-        """A walk along great-circle arcs through the latents of `keyframes` (seeds, or a (K, z_dim) tensor)."""
-        from ganvas.latents import gaussian_latents, keyframe_path, truncate
+        """A walk along great-circle arcs through the latents of `keyframes`: seeds (7 or "seed:7"), latent files
+        or Latents (a walk through your own projected images), or a (K, z_dim) tensor.
+
+        A conditional model draws every frame in class_ if given; else, where keyframes are latents with classes,
+        each frame takes the class of its nearest keyframe (seeds count as class 0), else class 0."""
+        from ganvas.latents import keyframe_path, truncate
         from ganvas.sampling import generate_one_class
 
         if isinstance(keyframes, torch.Tensor):
-            points = keyframes.float()
+            points, classes = keyframes.float(), [None] * len(keyframes)
         else:
-            points = torch.cat([gaussian_latents(1, self.info.z_dim, seed) for seed in keyframes])
-        path = truncate(keyframe_path(points, frames, loop, ease), truncation)
-        return Animation(Images(generate_one_class(self.network, path, class_)), fps=fps)
+            found = [self._point(item) for item in keyframes]
+            points = torch.stack([z for z, _ in found]) if found else torch.empty(0, self.info.z_dim)
+            classes = [c for _, c in found]
+        path = keyframe_path(points, frames, loop, ease)
+        if class_ is None and self.info.classes and any(c is not None for c in classes):
+            nearest = torch.nn.functional.normalize(path, dim=1) @ torch.nn.functional.normalize(points, dim=1).T
+            labels = torch.tensor([c or 0 for c in classes])[nearest.argmax(1)]
+            return Animation(Images(self._images(truncate(path, truncation), labels)), fps=fps)
+        return Animation(Images(generate_one_class(self.network, truncate(path, truncation), class_)), fps=fps)
 
     def variations(self, seed: int = 0, n: int = 16, strength: float = 0.3, class_: int | None = None,
-                   truncation: float = 1.0) -> "Images":
-        """The image of `seed` (first) and n - 1 neighbours, its latent mixed with noise by `strength` (0 to 1)."""
-        from ganvas.latents import truncate, variations
+                   truncation: float = 1.0, latent: Any = None) -> "Images":
+        """The image of `seed` (first) and n - 1 neighbours, its latent mixed with noise by `strength` (0 to 1).
+        latent: start from a latent file (or Latent) instead, in its own class unless class_ says another; the
+        noise then comes from `seed`."""
+        from ganvas.latents import truncate, variations, variations_around
         from ganvas.sampling import generate_one_class
 
+        if latent is not None:
+            found = self.latent(latent)
+            z = truncate(variations_around(found.rendered, n, seed, strength), truncation)
+            return Images(self._images(z, self._labels(len(z), found.class_ if class_ is None else class_)))
         z = truncate(variations(n, self.info.z_dim, seed, strength), truncation)
         return Images(generate_one_class(self.network, z, class_))
+
+    # latents from files, blends and projection (docs/enhance.md)
+    @functools.cached_property
+    def identity(self) -> dict[str, Any]:
+        """What a latent file records of this generator: checkpoint, step, model, shapes, weights' fingerprint."""
+        from ganvas.latentfile import generator_identity
+
+        return generator_identity(self.network, self.info.model, self.checkpoint.path, self.checkpoint.step)
+
+    def latent(self, source: Any) -> "Latent":
+        """A latent file (a path) or Latent, checked to belong to this generator (a GanvasError says why not)."""
+        from ganvas.latentfile import Latent, check_fits, read_latent
+
+        latent = source if isinstance(source, Latent) else read_latent(source)
+        check_fits(latent, self.identity, source if not isinstance(source, Latent) else "the latent")
+        return latent
+
+    def render(self, latents: Any, class_: int | None = None, truncation: float = 1.0) -> "Images":
+        """The images of one or more latent files or Latents, each in its own class, or all in class_ (a
+        conditional model: the same latent drawn as another class keeps its style)."""
+        from ganvas.latents import truncate
+
+        items = latents if isinstance(latents, (list, tuple)) else [latents]
+        if not items:
+            raise GanvasError(f"{named('latent')}: no latents given")
+        found = [self.latent(item) for item in items]
+        z = truncate(torch.stack([latent.rendered for latent in found]), truncation)
+        classes = [latent.class_ if class_ is None else class_ for latent in found]
+        return Images(self._images(z, self._labels_for(classes)))
+
+    def blend(self, a: Any, b: Any, ratios: Sequence[float] = (0, 0.25, 0.5, 0.75, 1), class_: int | None = None,
+              truncation: float = 1.0) -> "Images":
+        """A row of mixes of two latents (latent files, Latents or seeds) along their great-circle arc: ratio 0 is
+        a's image, 1 is b's. A conditional model draws each mix in class_, else in the class of the nearer end."""
+        from ganvas.latents import blend, truncate
+
+        (za, ca), (zb, cb) = self._point(a), self._point(b)
+        ratios = list(ratios)
+        z = truncate(blend(za, zb, ratios), truncation)
+        classes = [class_ if class_ is not None else (ca if r < 0.5 else cb) for r in ratios]
+        return Images(self._images(z, self._labels_for(classes)), columns=len(ratios))
+
+    def project(self, targets: Any, steps: int | None = None, class_: int | None = None, *, fit: str | None = None,
+                background: str | None = None, loss: str | None = None, starts: int | None = None,
+                candidates: int | None = None, seed: int = 0, frames: int | None = None,
+                names: Sequence[str] | None = None,
+                on_step: Callable[[int, int], None] | None = None) -> "Projections":
+        """Find, for each target image, the latent (and a conditional model's class, or keep class_) whose image
+        matches it (docs/enhance.md). Returns a Projection per target, in order; unreadable files are skipped
+        (`.skipped` names them and why) and the others projected.
+
+        targets: image files, PIL images, uint8 arrays or tensors in [-1, 1] (`held_out()` gives the run's held-out
+        images), fitted to the model's size and channels the way training images are: fit (crop, pad, stretch)
+        and background default to the run's own. on_step(done, total) reports progress.
+        """
+        from ganvas import projection
+        from ganvas.targets import load_targets
+
+        config = self.checkpoint.config
+        fit = fit or (config.get("fit") if isinstance(config.get("fit"), str) and config.get("data") else "crop")
+        background = background if background is not None else (
+            config.get("background") if isinstance(config.get("background"), str) else None)
+        found = load_targets(targets, self.info.image_shape, fit, background,
+                             names=names if names is not None else getattr(targets, "names", None))
+        if not len(found.images):
+            reasons = "; ".join(f"{what}: {why}" for what, why in found.skipped[:5])
+            raise GanvasError(f"nothing to project: {reasons or 'no targets given'}")
+        loss = loss or projection.DEFAULT_LOSS
+        result = projection.project(
+            self.network, found.images, steps=projection.DEFAULT_STEPS if steps is None else steps,
+            class_index=class_, loss=loss,
+            discriminator=self.discriminator() if "features" in loss else None,
+            starts=projection.DEFAULT_STARTS if starts is None else starts, candidates=candidates, seed=seed,
+            frames=projection.DEFAULT_FRAMES if frames is None else frames, on_step=on_step)
+        return Projections.of(self, found, result)
+
+    def discriminator(self) -> torch.nn.Module:
+        """The run's discriminator, as its checkpoint keeps it, in eval mode on the generator's device."""
+        from ganvas.checkpoint import load_weights_into
+        from ganvas.models import build_network
+
+        recipe = self.checkpoint.networks.get("discriminator")
+        if recipe is None or not self.checkpoint.has_weights("discriminator"):
+            raise ckpt.CheckpointError(f"{self.checkpoint.path} keeps no discriminator")
+        network = build_network(recipe)
+        load_weights_into(network, self.checkpoint.weights("discriminator"), "discriminator", self.checkpoint.path)
+        return network.to(next(self.network.parameters()).device).eval()
+
+    def held_out(self, n: int | None = None) -> "Images":
+        """The first n (default all) of the images the run held out of training (the holdout option), as targets
+        for `project`: `.names` are holdout-<index in the data set>, `.labels` their classes where the data has
+        them."""
+        from ganvas.config import config_from_dict
+        from ganvas.data import load_held_out_data, to_model_range
+
+        data = load_held_out_data(config_from_dict(self.checkpoint.config, f"{self.checkpoint.path}/meta.json"))
+        count = len(data) if n is None else n
+        if count < 1:
+            raise GanvasError(f"{named('n')} must be at least 1, got {count}")
+        images = Images(to_model_range(data.images[:count]))
+        images.names = [f"holdout-{int(i)}" for i in data.held_out[:count]]
+        images.labels = None if data.labels is None else data.labels[:count].clone()
+        return images
+
+    def _point(self, item: Any) -> tuple[torch.Tensor, int | None]:
+        """A latent and its class (None for a seed) from a seed (7, "7" or "seed:7"), a latent file or a Latent."""
+        from ganvas.latents import gaussian_latents
+
+        seed = item if isinstance(item, int) and not isinstance(item, bool) else None
+        if isinstance(item, str) and (item.startswith("seed:") or item.lstrip("-").isdigit()):
+            try:
+                seed = int(item.removeprefix("seed:"))
+            except ValueError:
+                raise GanvasError(f"{item!r} is not a seed: write seed:7") from None
+        if seed is not None:
+            return gaussian_latents(1, self.info.z_dim, seed)[0], None
+        latent = self.latent(item)
+        return latent.rendered, latent.class_
+
+    def _labels(self, count: int, class_: int | None) -> torch.Tensor | None:
+        from ganvas.sampling import sample_labels
+
+        return sample_labels(self.network, count, 0 if class_ is None and self.info.classes else class_)
+
+    def _labels_for(self, classes: list[int | None]) -> torch.Tensor | None:
+        if not self.info.classes:
+            return self._labels(len(classes), next((c for c in classes if c is not None), None))
+        for c in classes:
+            self._labels(1, c)  # the same range check as everywhere
+        return torch.tensor([0 if c is None else c for c in classes])
+
+    def _images(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        from ganvas.models import generate_in_batches
+        from ganvas.sampling import _finite
+
+        return _finite(generate_in_batches(self.network, z, labels))
 
     def export(self, out: str | Path | None = None, format: str = "onnx") -> Path:
         """Write the generator for use outside Python (docs/export.md): ONNX, with the latent (and class) as inputs
@@ -313,11 +475,12 @@ class Generator:
         return export_generator(self.network, self.checkpoint, out, format)
 
     def evaluate(self, n: int = 10_000, seed: int = 0, dataset: str | None = None, split: str | None = None,
-                 data_dir: str | None = None) -> "Evaluation":
+                 data_dir: str | None = None, holdout: bool = False) -> "Evaluation":
         """Score n generated images against the run's own data (or a named dataset), beside the real-data floor
-        on the same number of images (docs/metrics.md)."""
+        on the same number of images (docs/metrics.md). holdout: against the images the run held out of training
+        instead (the holdout option), which it never saw."""
         from ganvas.config import config_from_dict
-        from ganvas.data import load_training_data
+        from ganvas.data import load_held_out_data, load_training_data
         from ganvas.metrics.judges import judge_for
         from ganvas.sampling import generate
 
@@ -326,9 +489,12 @@ class Generator:
         config = config_from_dict(self.checkpoint.config, f"{self.checkpoint.path}/meta.json")
         chosen = {key: value for key, value in {"dataset": dataset, "split": split, "data_dir": data_dir}.items()
                   if value}
+        if chosen and holdout:
+            raise GanvasError(f"{named('holdout')} compares with the run's own held-out images: drop "
+                              f"{', '.join(named(key) for key in chosen)}")
         if chosen:  # compare with a named dataset instead of the run's own data
-            config = config.replace(data=None, size=None, labels=False, **chosen)
-        data = load_training_data(config)
+            config = config.replace(data=None, size=None, labels=False, holdout=0, **chosen)
+        data = load_held_out_data(config) if holdout else load_training_data(config)
         device = next(self.network.parameters()).device
         judge = judge_for(data, own_images=config.data is not None, count=n, device=device)
         report = judge.report(lambda count: generate(self.network, count, seed))
@@ -479,3 +645,111 @@ class Animation:
     def _repr_html_(self) -> str:
         data = base64.b64encode(self.gif_bytes()).decode("ascii")
         return f'<img src="data:image/gif;base64,{data}" alt="{len(self)}-frame walk"/>'
+
+
+# --- projection: existing images into the generator (docs/enhance.md) -----------------------------------------
+
+class Projection:
+    """One target projected into a generator: the latent found (`latent`, `class_`), its image, how well it matches
+    (`loss`, `psnr`, `ssim`, beside the best random sample's `random_psnr`, `random_ssim`) and the optimisation
+    (`animation`). `save(folder)` writes its files; `reclass(k)` draws the same latent as class k."""
+
+    def __init__(self, generator: Generator, name: str, source: str | None, target: torch.Tensor,
+                 image: torch.Tensor, start: torch.Tensor, frames: torch.Tensor, latent: "Latent", starts: int):
+        self.generator, self.name, self.source, self.latent, self.starts = generator, name, source, latent, starts
+        self.target, self.image, self.start = Images(target[None]), Images(image[None]), Images(start[None])
+        self.frames = frames
+        for key in ("loss", "psnr", "ssim", "random_psnr", "random_ssim"):
+            setattr(self, key, latent.extra[key])
+
+    @property
+    def class_(self) -> int | None:
+        return self.latent.class_
+
+    def __repr__(self) -> str:
+        return f"Projection({self.summary()})"
+
+    def summary(self) -> str:
+        """One line: PSNR and SSIM, the class found, and the best random sample's."""
+        of_class = f", class {self.class_}" if self.class_ is not None else ""
+        return (f"{self.name}: PSNR {self.psnr:.2f} dB, SSIM {self.ssim:.3f}{of_class}; the best of {self.starts:,} "
+                f"random samples: {self.random_psnr:.2f} dB, SSIM {self.random_ssim:.3f} "
+                f"({self.psnr - self.random_psnr:+.2f} dB)")
+
+    def reclass(self, class_: int) -> Images:
+        """The projected latent drawn as another class of a conditional model: its style, another class."""
+        return self.generator.render(self.latent, class_)
+
+    def compare(self) -> Images:
+        """Target and projection side by side."""
+        return Images(torch.cat([self.target.tensor, self.image.tensor]), columns=2)
+
+    @property
+    def animation(self) -> Animation:
+        """The optimisation from the best random start to the projection, beside the target, as an Animation."""
+        count = len(self.frames)
+        gap = torch.full((count, self.frames.shape[1], self.frames.shape[2], 2), -1.0)
+        side_by_side = torch.cat([self.target.tensor.expand(count, -1, -1, -1), gap, self.frames], dim=3)
+        return Animation(Images(side_by_side), fps=10)
+
+    def save(self, folder: str | Path) -> dict[str, Path]:
+        """NAME.json (the latent), NAME.png (the projection), NAME-compare.png (target | projection) and NAME.gif
+        (the optimisation) in `folder`; returns them by kind."""
+        folder = Path(folder)
+        paths = {"latent": folder / f"{self.name}.json", "image": folder / f"{self.name}.png",
+                 "compare": folder / f"{self.name}-compare.png", "animation": folder / f"{self.name}.gif"}
+        self.latent.save(paths["latent"])
+        self.image.save(paths["image"])
+        self.compare().save(paths["compare"])
+        self.animation.save(paths["animation"])
+        return paths
+
+    def _repr_png_(self) -> bytes:
+        return self.compare()._repr_png_()
+
+
+class Projections(list):
+    """The Projection of each target, in order; `skipped` lists (target, reason) for those that could not be read
+    and `notes` how targets were fitted."""
+
+    skipped: list[tuple[str, str]]
+    notes: list[str]
+
+    @classmethod
+    def of(cls, generator: Generator, found, result) -> "Projections":
+        from ganvas.latentfile import Latent
+        from ganvas.projection import psnr, ssim
+
+        targets = found.images
+        scores = {"psnr": psnr(result.images, targets), "ssim": ssim(result.images, targets),
+                  "random_psnr": psnr(result.start_images, targets),
+                  "random_ssim": ssim(result.start_images, targets)}
+        made = cls()
+        for i, name in enumerate(found.names):
+            extra = {"loss": float(result.loss[i]), **{key: float(value[i]) for key, value in scores.items()},
+                     "target": found.sources[i] or name}
+            latent = Latent(result.z[i].clone(), None if result.labels is None else int(result.labels[i]), 1.0,
+                            generator.identity, extra)
+            made.append(Projection(generator, name, found.sources[i], targets[i], result.images[i],
+                                   result.start_images[i], result.frames[i], latent, result.starts))
+        made.skipped, made.notes = list(found.skipped), list(found.notes)
+        return made
+
+    def save(self, folder: str | Path) -> list[Path]:
+        """Every projection's files (Projection.save) in `folder`, and summary.txt with one line per image."""
+        from ganvas.files import atomic_write_text
+
+        folder = Path(folder)
+        written = [path for projection in self for path in projection.save(folder).values()]
+        lines = [projection.summary() for projection in self]
+        lines += [f"skipped {what}: {why}" for what, why in self.skipped]
+        atomic_write_text(folder / "summary.txt", "\n".join(lines) + "\n")
+        return written + [folder / "summary.txt"]
+
+    def grid(self) -> Images:
+        """Targets (first row) above their projections (second row)."""
+        return Images(torch.cat([torch.cat([p.target.tensor for p in self]), torch.cat([p.image.tensor for p in self])]),
+                      columns=len(self))
+
+    def _repr_png_(self) -> bytes:
+        return self.grid()._repr_png_()

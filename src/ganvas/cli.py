@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import ganvas
-from ganvas.errors import GanvasError, flag, word
+from ganvas.errors import GanvasError, flag, named, word
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, help="write a grid PNG here")
     sample.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
     sample.add_argument("--npy", type=Path, help="write a uint8 array (N,H,W) or (N,H,W,C) as .npy")
+    sample.add_argument("--latent", type=path_list, metavar="FILE[,FILE..]",
+                        help="draw these latent files (from `ganvas project`) instead of seeds; with --class, "
+                             "as another class (docs/enhance.md)")
     add_truncation_option(sample)
     sample.set_defaults(handler=run_sample)
 
@@ -58,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         "interpolate", help="animate a walk through latent space: a GIF or MP4 (docs/generate.md)",
         description="Walk along great-circle arcs from the latent of each seed to the next, as an animation.")
     add_checkpoint_arguments(interpolate)
-    interpolate.add_argument("--seeds", type=seed_list, required=True, metavar="S1,S2,..",
-                             help="keyframes: one latent per seed, e.g. 1,7,42,3 (at least 2)")
+    keyframes = interpolate.add_mutually_exclusive_group(required=True)
+    keyframes.add_argument("--seeds", type=seed_list, metavar="S1,S2,..",
+                           help="keyframes: one latent per seed, e.g. 1,7,42,3 (at least 2)")
+    keyframes.add_argument("--keyframes", type=keyframe_list, metavar="K1,K2,..",
+                           help="keyframes: latent files and seeds, e.g. a.json,b.json,seed:7 (a walk through your "
+                                "own projected images; docs/enhance.md)")
     interpolate.add_argument("--frames", type=int, default=60, help="frames in all (default 60)")
     interpolate.add_argument("--loop", action="store_true",
                              help="walk back from the last keyframe to the first, for a seamless repeat")
@@ -90,7 +97,53 @@ def build_parser() -> argparse.ArgumentParser:
     add_truncation_option(variations)
     variations.add_argument("--out", type=Path, help="write a grid PNG here (default variations.png)")
     variations.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
+    variations.add_argument("--latent", type=Path, metavar="FILE",
+                            help="start from this latent file (from `ganvas project`) instead of --seed, whose "
+                                 "random stream then makes the neighbours")
     variations.set_defaults(handler=run_variations)
+
+    blend = commands.add_parser("blend", help="a row of mixes between two latents (docs/enhance.md)",
+                                description="Mix two latents (latent files from `ganvas project`, or seed:N) along "
+                                            "their great-circle arc: ratio 0 is the first one's image, 1 the second's.")
+    add_checkpoint_arguments(blend)
+    blend.add_argument("first", metavar="A", help="a latent file or seed:N")
+    blend.add_argument("second", metavar="B", help="a latent file or seed:N")
+    blend.add_argument("--ratios", type=ratio_list, default=[0, 0.25, 0.5, 0.75, 1], metavar="R1,R2,..",
+                       help="how far from A to B each image is, 0 to 1 (default 0,0.25,0.5,0.75,1)")
+    blend.add_argument("--class", dest="class_index", type=int, metavar="K",
+                       help="class of every image (models trained with labels; default: the nearer end's)")
+    add_truncation_option(blend)
+    blend.add_argument("--out", type=Path, help="write the row as a PNG here (default blend.png)")
+    blend.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")
+    blend.set_defaults(handler=run_blend)
+
+    from ganvas import projection
+
+    project = commands.add_parser(
+        "project", help="find the latent whose image matches each of your images (docs/enhance.md)",
+        description="Project images into a trained generator: for each, the latent (and a conditional model's "
+                    "class) whose image matches it, written to --out as NAME.json (the latent, for sample, "
+                    "variations, interpolate and blend), NAME.png, NAME-compare.png and NAME.gif.")
+    add_checkpoint_arguments(project)
+    project.add_argument("images", nargs="*", metavar="IMAGE", help="image files of any size, format and mode")
+    project.add_argument("--holdout", action="store_true",
+                         help="project the images the run held out of training (ganvas train --holdout N)")
+    project.add_argument("--n", type=int, help="with --holdout: only the first N of them")
+    project.add_argument("--steps", type=int, help=f"optimisation steps (default {projection.DEFAULT_STEPS})")
+    project.add_argument("--class", dest="class_index", type=int, metavar="K",
+                         help="keep class K (models trained with labels; default: the class is found too)")
+    project.add_argument("--fit", choices=["crop", "pad", "stretch"],
+                         help="how images of another shape are fitted (default: the run's own, else crop)")
+    project.add_argument("--background", help="composite transparent images onto this colour "
+                                              "(default: the run's own)")
+    project.add_argument("--loss", metavar="|".join(projection.LOSSES),
+                         help=f"what is matched (default {projection.DEFAULT_LOSS}; docs/enhance.md says why)")
+    project.add_argument("--starts", type=int, help=f"random latents to start from the best of (default "
+                                                    f"{projection.DEFAULT_STARTS})")
+    project.add_argument("--seed", type=int, default=0, help="seed of the random starts and the latent noise")
+    project.add_argument("--out", type=Path, default=Path("projections"),
+                         help="folder for the files (default projections/)")
+    project.set_defaults(handler=run_project)
 
     evaluate = commands.add_parser(
         "evaluate", help="measure sample quality against the real data (digits: FID, precision/recall, classes; "
@@ -104,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dataset", help="mnist or fashion-mnist")
     evaluate.add_argument("--data-dir", help="read the dataset's IDX files from this folder")
     evaluate.add_argument("--split", choices=["train", "test"], help="the real images to compare with")
+    evaluate.add_argument("--holdout", action="store_true",
+                          help="against the images the run held out of training (ganvas train --holdout N)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -171,7 +226,23 @@ def run_train(args: argparse.Namespace) -> None:
 
 def run_sample(args: argparse.Namespace) -> None:
     generator = ganvas.load(args.target, args.device)
-    images = generator.sample(args.n, args.seed, args.class_index, args.truncation)
+    images = generator.sample(args.n, args.seed, args.class_index, args.truncation, latent=args.latent)
+def path_list(text: str) -> list[Path]:
+    return [Path(part) for part in text.split(",") if part]
+
+
+def keyframe_list(text: str) -> list[str]:
+    """Latent files and seed:N, comma-separated, kept as given (the API reads them)."""
+    return [part for part in text.split(",") if part]
+
+
+def ratio_list(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers from 0 to 1, got {text!r}") from None
+
+
     out = args.out or (None if args.out_dir or args.npy else Path("sample.png"))
     written = []
     if out:
@@ -184,22 +255,26 @@ def run_sample(args: argparse.Namespace) -> None:
         images.save(args.npy)
         written.append(f"{args.npy} {images.pixels.shape}")
     of_class = f", class {args.class_index}" if args.class_index is not None else ""
-    print(f"{len(images)} images from {generator.info.path} (step {generator.info.step}), seed {args.seed}{of_class}: "
+    source = f"latents {','.join(map(str, args.latent))}" if args.latent else f"seed {args.seed}"
+    print(f"{len(images)} images from {generator.info.path} (step {generator.info.step}), {source}{of_class}: "
           f"{', '.join(written)}")
 
 
 def run_interpolate(args: argparse.Namespace) -> None:
     generator = ganvas.load(args.target, args.device)
-    walk = generator.walk(args.seeds, args.frames, args.loop, args.ease, args.class_index, args.truncation, args.fps)
+    keyframes = args.seeds if args.seeds is not None else args.keyframes
+    walk = generator.walk(keyframes, args.frames, args.loop, args.ease, args.class_index, args.truncation, args.fps)
     walk.scale, walk.background = args.scale, args.background
     walk.save(args.out)
-    print(f"{len(walk)} frames from {generator.info.path} (step {generator.info.step}) through seeds "
-          f"{','.join(map(str, args.seeds))}{' and back' if args.loop else ''}: {args.out}")
+    print(f"{len(walk)} frames from {generator.info.path} (step {generator.info.step}) through "
+          f"{'seeds ' if args.seeds is not None else ''}{','.join(map(str, keyframes))}"
+          f"{' and back' if args.loop else ''}: {args.out}")
 
 
 def run_variations(args: argparse.Namespace) -> None:
     generator = ganvas.load(args.target, args.device)
-    images = generator.variations(args.seed, args.n, args.strength, args.class_index, args.truncation)
+    images = generator.variations(args.seed, args.n, args.strength, args.class_index, args.truncation,
+                                  latent=args.latent)
     out = args.out or (None if args.out_dir else Path("variations.png"))
     written = []
     if out:
@@ -208,15 +283,73 @@ def run_variations(args: argparse.Namespace) -> None:
     if args.out_dir:
         images.save_each(args.out_dir)
         written.append(f"{args.out_dir}/ ({args.n} files)")
-    print(f"seed {args.seed} and {args.n - 1} variations (strength {args.strength}) from {generator.info.path} "
-          f"(step {generator.info.step}): {', '.join(written)}")
+    print(f"{args.latent or f'seed {args.seed}'} and {args.n - 1} variations (strength {args.strength}) from "
+          f"{generator.info.path} (step {generator.info.step}): {', '.join(written)}")
+
+
+def run_blend(args: argparse.Namespace) -> None:
+    generator = ganvas.load(args.target, args.device)
+    images = generator.blend(args.first, args.second, args.ratios, args.class_index, args.truncation)
+    out = args.out or (None if args.out_dir else Path("blend.png"))
+    written = []
+    if out:
+        images.save(out)
+        written.append(str(out))
+    if args.out_dir:
+        images.save_each(args.out_dir)
+        written.append(f"{args.out_dir}/ ({len(images)} files)")
+    print(f"{len(images)} mixes of {args.first} and {args.second} (ratios {','.join(f'{r:g}' for r in args.ratios)}) "
+          f"from {generator.info.path} (step {generator.info.step}): {', '.join(written)}")
+
+
+def run_project(args: argparse.Namespace) -> None:
+    generator = ganvas.load(args.target, args.device)
+    if args.holdout:
+        if args.images:
+            raise GanvasError(f"give image files or {named('holdout')}, not both")
+        targets = generator.held_out(args.n)
+    elif args.n is not None:
+        raise GanvasError(f"{named('n')} picks how many held-out images {named('holdout')} projects; give it with "
+                          f"{named('holdout')}")
+    elif not args.images:
+        raise GanvasError(f"give the image files to project (or {named('holdout')} for the run's held-out images)")
+    else:
+        targets = args.images
+    bar = _ProgressLine("projecting")
+    projections = generator.project(targets, args.steps, args.class_index, fit=args.fit, background=args.background,
+                                    loss=args.loss, starts=args.starts, seed=args.seed, on_step=bar)
+    bar.close()
+    for note in projections.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for what, why in projections.skipped:
+        print(f"ganvas: warning: skipped {what}: {why}", file=sys.stderr)
+    projections.save(args.out)
+    for projection in projections:
+        print(projection.summary())
+    print(f"{len(projections)} projections into {generator.info.path} (step {generator.info.step}): "
+          f"{args.out}/NAME.json, .png, -compare.png, .gif; summary.txt")
+
+
+class _ProgressLine:
+    """A one-line progress count on a terminal's stderr (nothing when it is not a terminal)."""
+
+    def __init__(self, what: str):
+        self.what, self.shown = what, sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.shown and total:
+            print(f"\r{self.what}: step {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
     import json
 
     generator = ganvas.load(args.target, args.device)
-    evaluation = generator.evaluate(args.n, args.seed, args.dataset, args.split, args.data_dir)
+    evaluation = generator.evaluate(args.n, args.seed, args.dataset, args.split, args.data_dir, holdout=args.holdout)
     print(json.dumps(evaluation.to_dict(), indent=2) if args.json else evaluation.text("flag"))
 
 

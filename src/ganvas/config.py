@@ -24,6 +24,7 @@ from ganvas.errors import GanvasError, named
 from ganvas.files import atomic_write_text
 
 DEFAULT_STEPS = 5000
+INIT_SCHEMES = ("default", "keras")  # the values of the init option; models that offer it take the same names
 CONFIG_FILE = "config.json"
 LENGTH_OPTIONS = ("steps", "epochs", "minutes")  # the only options a resumed run may change
 
@@ -57,8 +58,15 @@ class TrainConfig:
     background: str | None = option(None, f"with {named('data')}: composite transparent images onto this colour",
                                     group="data")
     labels: bool = option(False, f"with {named('data')}: class labels from sub-folder names (for -cond models)", group="data")
+    holdout: int = option(0, "keep N images of the data set out of training (chosen by the seed, listed in the run "
+                             "folder's holdout.json), to measure projection and over-fitting on images the model "
+                             "never saw (docs/enhance.md)", group="data", metavar="N")
     # networks and objective
     model: str = option("mlp", "network pair from the model registry (docs/models.md)", group="model")
+    init: str = option("default", "weight initialisation of the models that offer it (mlp; the others keep their "
+                                  "own): default = the model's own (mlp: PyTorch's nn.Linear); keras = Keras Dense's "
+                                  "Glorot-uniform weights and zero biases (docs/models.md)", group="model",
+                       choices=INIT_SCHEMES)
     z_dim: int = option(100, "latent size", group="model")
     width: int | None = option(None, "channels of the conv models (default: the model's own)", group="model")
     spectral_norm: bool = option(False, "spectral norm on D's layers (models that offer it; resnet always has it)",
@@ -67,6 +75,10 @@ class TrainConfig:
                        choices=("nonsaturating", "minimax", "wgan", "wgan-gp", "lsgan", "hinge", "relativistic"))
     # training strategy (docs/stability.md says when each helps)
     n_critic: int = option(1, "D updates per G update", group="strategy")
+    d_step: str = option("joint", "how a D update meets the real and generated batch: joint = one update on both "
+                                  "together (fastest); separate = an update on the real batch, then another on the "
+                                  "generated batch, as the tutorial's two Keras train_on_batch calls "
+                                  "(docs/stability.md)", group="strategy", choices=("joint", "separate"))
     clip_weights: float | None = option(None, "WGAN weight clipping of D's weights to [-C, C]", group="strategy",
                                         metavar="C")
     gp_weight: float = option(0.0, "WGAN-GP gradient penalty weight (e.g. 10)", group="strategy")
@@ -87,6 +99,12 @@ class TrainConfig:
     lr_d: float = option(2e-4, "discriminator learning rate", group="model")
     beta1: float = option(0.5, "Adam beta1", group="model")
     beta2: float = option(0.999, "Adam beta2", group="model")
+    adam_eps: float = option(1e-8, "Adam epsilon, the denominator's floor (PyTorch's default; Keras' is 1e-7)",
+                             group="model", metavar="EPS")
+    adam_eps_style: str = option("pytorch", "where Adam's epsilon is added: pytorch = to the bias-corrected sqrt(v) "
+                                            "(torch.optim.Adam); keras = to the uncorrected sqrt(v) (Keras' Adam), "
+                                            "a larger floor over the first few thousand updates (docs/stability.md)",
+                                 group="model", choices=("pytorch", "keras"))
     seed: int = option(0, "seed for weights, noise and batch order", group="model")
     # length: a total step target, or epochs (converted to steps), or wall-clock minutes per session
     steps: int | None = option(None, f"train until the run's total step count is N, also when resuming "
@@ -179,9 +197,10 @@ def art_options(image_count: int, chosen: dict[str, Any]) -> dict[str, Any]:
 
 PRESETS: dict[str, Preset] = {
     "seed": Preset(
-        "the tutorial exactly: MLP G and D, non-saturating BCE, Adam 2e-4 beta1 0.5, batch 128 "
-        "(collapses on MNIST: kept to study and compare against)",
-        {},
+        "the tutorial's Keras code exactly: MLP G and D with Keras Dense init, non-saturating BCE, per step one D "
+        "update on a real batch and one on a generated batch, then G; Keras Adam (2e-4, beta1 0.5, epsilon 1e-7), "
+        "batch 128 (collapses on MNIST: kept to study and compare against)",
+        {"init": "keras", "d_step": "separate", "adam_eps": 1e-7, "adam_eps_style": "keras"},
     ),
     "mnist": Preset(
         "the best measured for MNIST in 5 CPU minutes (docs/stability.md): class-conditional DCGAN (width 32) trained "
@@ -281,10 +300,10 @@ def _check_types(config: TrainConfig) -> None:
 def validate(config: TrainConfig) -> TrainConfig:
     """Reject impossible settings before any work starts, saying which option is wrong."""
     _check_types(config)
-    positive = ["z_dim", "batch_size", "lr_g", "lr_d", "log_every", "sample_every", "checkpoint_every",
+    positive = ["z_dim", "batch_size", "lr_g", "lr_d", "adam_eps", "log_every", "sample_every", "checkpoint_every",
                 "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "n_critic", "clip_weights",
                 "r1_every", "real_label", "size"]
-    not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every"]
+    not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout"]
     for name in positive:
         value = getattr(config, name)
         if value is not None and not value > 0:

@@ -1,7 +1,10 @@
 """A GAN being trained: its networks, optimizers, objective, training strategy and noise source.
 
 `GAN.train_step` is one alternating update: `n_critic` discriminator steps, then one
-generator step through the frozen discriminator. Everything it knows about a model
+generator step through the frozen discriminator. A discriminator step is one update on
+the real and the generated batch together (`d_step joint`), or an update on the real
+batch followed by one on the generated batch (`d_step separate`, the tutorial's two
+Keras `train_on_batch` calls). Everything it knows about a model
 or a loss comes from the registries and the run's TrainConfig. It is the noise-to-image
 kind of GAN: its networks are a generator and a discriminator (and an EMA of the
 generator), saved by those role names.
@@ -14,6 +17,7 @@ RNG and two GANs in one process do not disturb each other's draws.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Callable
 
 import torch
@@ -25,7 +29,7 @@ from ganvas.config import TrainConfig
 from ganvas.devices import has_fast_bf16
 from ganvas.errors import GanvasError, named
 from ganvas.losses import get_objective
-from ganvas.models import build_network, discriminate, generate, generate_in_batches, get_model
+from ganvas.models import build_network, discriminate, generate, generate_in_batches, get_model, takes_option
 from ganvas.regularizers import clip_weights_, gradient_penalty, instance_noise, r1_penalty, update_ema_
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]  # images in [-1, 1], labels (or None)
@@ -47,6 +51,11 @@ def network_recipes(config: TrainConfig, image_shape: tuple[int, int, int],
     generator = {"model": config.model, "part": "generator", "args": {**shared, "z_dim": config.z_dim}}
     discriminator = {"model": config.model, "part": "discriminator",
                      "args": {**shared, **({"spectral_norm": True} if config.spectral_norm else {})}}
+    # The init option reaches the networks that offer it (the others keep their own initialisation), and only
+    # when it is not the default, so recipes of the model's own init stay as they always were.
+    for recipe in (generator, discriminator):
+        if config.init != "default" and takes_option(config.model, recipe["part"], "init"):
+            recipe["args"]["init"] = config.init
     recipes = {"generator": generator, "discriminator": discriminator}
     if config.ema_decay:
         recipes["generator_ema"] = generator
@@ -55,11 +64,29 @@ def network_recipes(config: TrainConfig, image_shape: tuple[int, int, int],
 
 def make_optimizer(module: nn.Module, lr: float, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
     # The fused kernel updates all parameters in one pass: measurably faster on the CPU (docs/performance.md).
-    betas = (config.beta1, config.beta2)
+    options = {"lr": lr, "betas": (config.beta1, config.beta2), "eps": config.adam_eps}
     try:
-        return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=device.type in ("cpu", "cuda", "mps"))
+        return torch.optim.Adam(module.parameters(), **options, fused=device.type in ("cpu", "cuda", "mps"))
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(module.parameters(), lr=lr, betas=betas)
+        return torch.optim.Adam(module.parameters(), **options)
+
+
+def keras_adam_eps(eps: float, beta2: float, update: int) -> float:
+    """The epsilon that makes torch.optim.Adam's `update`-th update (1, 2, ...) the one Keras' Adam makes.
+
+    Keras adds epsilon to sqrt(v), PyTorch to the bias-corrected sqrt(v / (1 - beta2^t)); with
+    eps / sqrt(1 - beta2^t) in PyTorch the two are the same update. That is 32x epsilon at the first
+    update (beta2 0.999), 1.26x at the 1000th, and 1.0x from about 10,000 on.
+    """
+    return eps / math.sqrt(1 - beta2 ** update)
+
+
+def optimizer_updates(optimizer: torch.optim.Optimizer) -> int:
+    """How many updates an Adam optimizer has made (its `step` count; 0 before the first)."""
+    for state in optimizer.state.values():
+        if "step" in state:
+            return int(state["step"])
+    return 0
 
 
 def has_batch_norm(module: nn.Module) -> bool:
@@ -85,7 +112,11 @@ class GAN:
         self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
         self.opt_g = make_optimizer(self.generator, config.lr_g, config, device)
         self.opt_d = make_optimizer(self.discriminator, config.lr_d, config, device)
+        self._updates = {role: 0 for role in self.optimizers()}  # each optimizer's update count, for keras epsilon
         self.objective = get_objective(config.loss, real_label=config.real_label)
+        if config.d_step == "separate" and not self.objective.separable:
+            raise GanvasError(f"{named('loss', config.loss)} pairs each real image with a generated one in D's loss, "
+                              f"which an update on either batch alone cannot have: use {named('d_step', 'joint')}")
         self.augment_policy = parse_policy(config.augment)
         self.num_classes = self.recipes["generator"]["args"].get("num_classes")
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
@@ -113,7 +144,7 @@ class GAN:
         if self.separate_d_passes:
             return (discriminate(self.discriminator, real, real_labels).float(),
                     discriminate(self.discriminator, fake, fake_labels).float())
-        # One D pass over real and fake together, as the tutorial trains D on the concatenated batch.
+        # One D pass over real and fake together: larger matrix multiplies, one call instead of two.
         labels = None if fake_labels is None else torch.cat([real_labels, fake_labels])
         logits = discriminate(self.discriminator, torch.cat([real, fake]), labels).float()
         return logits[:len(real)], logits[len(real):]
@@ -151,31 +182,75 @@ class GAN:
         with torch.no_grad():  # D's step needs G's images, not G's gradients
             fake = generate(self.generator, self.latents(batch), fake_labels)
         real, fake = self.d_view(real), self.d_view(fake)
+        if config.d_step == "separate":
+            return self._separate_discriminator_updates(step, real, labels, fake, fake_labels)
         real_logits, fake_logits = self.d_logits(real, labels, fake, fake_labels)
-        stats = {"d_loss": self.objective.discriminator_loss(real_logits, fake_logits)}
-        terms = []  # (statistic name, weight): what is added to D's loss beside the objective
-        auxiliary = getattr(self.discriminator, "auxiliary_loss", None)
-        if callable(auxiliary):  # a D's own self-supervised loss (e.g. reconstructing the reals) trains with it
-            stats["d_auxiliary_loss"] = auxiliary(real)
-            terms.append(("d_auxiliary_loss", 1.0))
+        stats = {"d_loss": self.objective.discriminator_loss(real_logits, fake_logits), **self._auxiliary_term(real)}
         if config.gp_weight:
             stats["gradient_penalty"] = gradient_penalty(self.discriminator, real, fake, self.noise, labels)
-            terms.append(("gradient_penalty", config.gp_weight))
-        if config.r1_gamma and step % config.r1_every == 0:
-            # Lazy R1: applied every r1_every steps, scaled up to keep the same strength on average.
-            stats["r1_penalty"] = r1_penalty(self.discriminator, real, labels)
-            terms.append(("r1_penalty", config.r1_gamma / 2 * config.r1_every))
-        total = stats["d_loss"]
-        for name, weight in terms:
-            total = total + weight * stats[name]
-        self.opt_d.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt_d.step()
-        if config.clip_weights:
-            clip_weights_(self.discriminator, config.clip_weights)
+        stats.update(self._r1_term(step, real, labels))
+        self._update_discriminator(stats)
         with torch.no_grad():
             stats["d_accuracy"] = ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (2 * batch)
         return {name: value.detach().float() for name, value in stats.items()}
+
+    def _separate_discriminator_updates(self, step: int, real: torch.Tensor, labels: torch.Tensor | None,
+                                        fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The tutorial's two `train_on_batch` calls: an update of D on the real batch alone (the objective's real
+        term, plus what is taken on real images only: a D's auxiliary loss, R1), then an update on the generated
+        batch alone (the objective's generated term, plus WGAN-GP's penalty, which needs both batches), by the D
+        the first update left. d_loss is the mean of the two updates' objective terms, as the tutorial logs it;
+        each logit counts for d_accuracy as D saw it before the update it belongs to."""
+        real_logits = discriminate(self.discriminator, real, labels).float()
+        real_stats = {"d_loss": self.objective.real_loss(real_logits), **self._auxiliary_term(real),
+                      **self._r1_term(step, real, labels)}
+        self._update_discriminator(real_stats)
+        fake_logits = discriminate(self.discriminator, fake, fake_labels).float()
+        fake_stats = {"d_loss": self.objective.fake_loss(fake_logits)}
+        if self.config.gp_weight:
+            fake_stats["gradient_penalty"] = gradient_penalty(self.discriminator, real, fake, self.noise, labels)
+        self._update_discriminator(fake_stats)
+        stats = {**real_stats, **fake_stats, "d_loss": (real_stats["d_loss"] + fake_stats["d_loss"]) / 2}
+        with torch.no_grad():
+            stats["d_accuracy"] = ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (2 * len(real))
+        return {name: value.detach().float() for name, value in stats.items()}
+
+    def _auxiliary_term(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A D's own self-supervised loss on the real images (e.g. reconstructing them), which trains with it."""
+        auxiliary = getattr(self.discriminator, "auxiliary_loss", None)
+        return {"d_auxiliary_loss": auxiliary(real)} if callable(auxiliary) else {}
+
+    def _r1_term(self, step: int, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Lazy R1 on the real images, on the steps that apply it."""
+        if self.config.r1_gamma and step % self.config.r1_every == 0:
+            return {"r1_penalty": r1_penalty(self.discriminator, real, labels)}
+        return {}
+
+    def _update_discriminator(self, stats: dict[str, torch.Tensor]) -> None:
+        """One optimizer update of D on the objective's d_loss plus the weighted terms in `stats`."""
+        config = self.config
+        # (statistic name, weight): what is added to D's loss beside the objective. Lazy R1 is applied every
+        # r1_every steps, scaled up to keep the same strength on average.
+        weights = {"d_auxiliary_loss": 1.0, "gradient_penalty": config.gp_weight,
+                   "r1_penalty": config.r1_gamma / 2 * config.r1_every}
+        total = stats["d_loss"]
+        for name, weight in weights.items():
+            if name in stats:
+                total = total + weight * stats[name]
+        self.opt_d.zero_grad(set_to_none=True)
+        total.backward()
+        self._optimizer_step("discriminator")
+        if config.clip_weights:
+            clip_weights_(self.discriminator, config.clip_weights)
+
+    def _optimizer_step(self, role: str) -> None:
+        optimizer = self.optimizers()[role]
+        self._updates[role] += 1
+        if self.config.adam_eps_style == "keras":
+            eps = keras_adam_eps(self.config.adam_eps, self.config.beta2, self._updates[role])
+            for group in optimizer.param_groups:
+                group["eps"] = eps
+        optimizer.step()
 
     def _generator_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         # Freezing D skips its weight gradients; G still gets gradients through D's activations.
@@ -188,7 +263,7 @@ class GAN:
         g_loss = self.objective.generator_loss(real_logits, fake_logits)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
-        self.opt_g.step()
+        self._optimizer_step("generator")
         self.discriminator.requires_grad_(True)
         return g_loss.detach()
 
@@ -234,6 +309,7 @@ class GAN:
         try:
             for role, optimizer in self.optimizers().items():
                 optimizer.load_state_dict(state.optimizers[role])
+                self._updates[role] = optimizer_updates(optimizer)
             self.noise.set_state(state.rng[0]["noise"])
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:
             raise ckpt.CheckpointError(f"{checkpoint.path} has an unusable training state ({type(err).__name__}: "

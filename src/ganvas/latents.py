@@ -94,3 +94,24 @@ def variations(count: int, z_dim: int, seed: int, strength: float) -> torch.Tens
     noise = torch.randn(count - 1, z_dim, generator=stream)
     angle = torch.tensor(strength * math.pi / 2)
     return torch.cat([original, torch.cos(angle) * original + torch.sin(angle) * noise])
+
+
+def variations_around(z: torch.Tensor, count: int, seed: int, strength: float) -> torch.Tensor:
+    """`z` (a latent from a file, (z_dim,)) as the first row and count - 1 neighbours of it, mixed as `variations`
+    mixes them, with noise from `seed`'s random stream: the same z, seed and strength give the same neighbours."""
+    if count < 1:
+        raise GanvasError(f"{named('n')} must be at least 1, got {count}")
+    if not 0 <= strength <= 1:
+        raise GanvasError(f"{named('strength')} must be from 0 to 1, got {strength}")
+    original = z.reshape(1, -1).float()
+    noise = torch.randn(count - 1, original.shape[1], generator=torch.Generator().manual_seed(seed))
+    angle = torch.tensor(strength * math.pi / 2)
+    return torch.cat([original, torch.cos(angle) * original + torch.sin(angle) * noise])
+
+
+def blend(start: torch.Tensor, end: torch.Tensor, ratios: list[float]) -> torch.Tensor:
+    """Mixes of two latents along their great-circle arc (slerp), one row per ratio: 0 is `start`, 1 is `end`."""
+    bad = [r for r in ratios if not (isinstance(r, (int, float)) and 0 <= r <= 1)]
+    if not ratios or bad:
+        raise GanvasError(f"{named('ratios')} must be numbers from 0 to 1" + (f", got {bad[0]!r}" if bad else ""))
+    return slerp(start.flatten(), end.flatten(), torch.tensor(ratios, dtype=torch.float64))

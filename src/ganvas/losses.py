@@ -6,6 +6,9 @@ ignore the real logits; those that use them set `generator_needs_real`, so the
 trainer only pays for that extra D forward when it is needed).
 Sigmoids live here, written with softplus so that they are numerically safe:
 -log(sigmoid(x)) = softplus(-x) and -log(1 - sigmoid(x)) = softplus(x).
+Most discriminator losses are a term on real logits plus a term on generated ones;
+those objectives also give the two terms on their own (`real_loss`, `fake_loss`), for D
+updates on the real and the generated batch separately (`--d-step separate`).
 Regularizers that need the networks themselves (gradient penalties, weight
 clipping, EMA) live in `ganvas.regularizers`.
 """
@@ -32,6 +35,28 @@ class Objective:
     generator_loss: Callable[[Optional[Tensor], Tensor], Tensor]  # (real_logits or None, fake_logits)
     description: str
     generator_needs_real: bool = False
+    # discriminator_loss(real, fake) = real_loss(real) + fake_loss(fake); None where the loss pairs real with fake.
+    real_loss: Optional[Callable[[Tensor], Tensor]] = None
+    fake_loss: Optional[Callable[[Tensor], Tensor]] = None
+
+    @property
+    def separable(self) -> bool:
+        """Whether D's loss splits into a real and a generated term, so D can be updated on each batch alone."""
+        return self.real_loss is not None and self.fake_loss is not None
+
+
+def bce_real_loss(real_logits: Tensor, real_target: float = 1.0) -> Tensor:
+    """-E[t log D(x) + (1-t) log(1 - D(x))]: binary cross-entropy on real images with target t (1 by default;
+    t < 1 is one-sided label smoothing, Salimans et al. 2016)."""
+    real_term = F.softplus(-real_logits)
+    if real_target != 1.0:  # skipped at the default, which then computes exactly the plain BCE
+        real_term = real_target * real_term + (1 - real_target) * F.softplus(real_logits)
+    return real_term.mean()
+
+
+def bce_fake_loss(fake_logits: Tensor) -> Tensor:
+    """-E[log(1 - D(G(z)))]: binary cross-entropy on generated images, target 0."""
+    return F.softplus(fake_logits).mean()
 
 
 def bce_discriminator_loss(real_logits: Tensor, fake_logits: Tensor, real_target: float = 1.0) -> Tensor:
@@ -39,10 +64,7 @@ def bce_discriminator_loss(real_logits: Tensor, fake_logits: Tensor, real_target
 
     The real target t is 1 by default; t < 1 is one-sided label smoothing (Salimans et al. 2016).
     """
-    real_term = F.softplus(-real_logits)
-    if real_target != 1.0:  # skipped at the default, which then computes exactly the plain BCE
-        real_term = real_target * real_term + (1 - real_target) * F.softplus(real_logits)
-    return real_term.mean() + F.softplus(fake_logits).mean()
+    return bce_real_loss(real_logits, real_target) + bce_fake_loss(fake_logits)
 
 
 def nonsaturating_generator_loss(real_logits: Optional[Tensor], fake_logits: Tensor) -> Tensor:
@@ -60,14 +82,34 @@ def wasserstein_critic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return fake_logits.mean() - real_logits.mean()
 
 
+def wasserstein_real_loss(real_logits: Tensor) -> Tensor:
+    """-E[D(x)]: the critic's term on real images."""
+    return -real_logits.mean()
+
+
+def wasserstein_fake_loss(fake_logits: Tensor) -> Tensor:
+    """E[D(G(z))]: the critic's term on generated images."""
+    return fake_logits.mean()
+
+
 def wasserstein_generator_loss(real_logits: Optional[Tensor], fake_logits: Tensor) -> Tensor:
     """-E[D(G(z))]: G raises the critic's score on its images (also the hinge objective's G loss)."""
     return -fake_logits.mean()
 
 
+def least_squares_real_loss(real_logits: Tensor) -> Tensor:
+    """0.5 E[(D(x) - 1)^2]: LSGAN's term on real images."""
+    return 0.5 * (real_logits - 1).square().mean()
+
+
+def least_squares_fake_loss(fake_logits: Tensor) -> Tensor:
+    """0.5 E[D(G(z))^2]: LSGAN's term on generated images."""
+    return 0.5 * fake_logits.square().mean()
+
+
 def least_squares_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """0.5 E[(D(x) - 1)^2] + 0.5 E[D(G(z))^2]: LSGAN with targets real = 1, generated = 0."""
-    return 0.5 * (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()
+    return least_squares_real_loss(real_logits) + least_squares_fake_loss(fake_logits)
 
 
 def least_squares_generator_loss(real_logits: Optional[Tensor], fake_logits: Tensor) -> Tensor:
@@ -75,9 +117,19 @@ def least_squares_generator_loss(real_logits: Optional[Tensor], fake_logits: Ten
     return 0.5 * (fake_logits - 1).square().mean()
 
 
+def hinge_real_loss(real_logits: Tensor) -> Tensor:
+    """E[relu(1 - D(x))]: the hinge term on real images."""
+    return F.relu(1 - real_logits).mean()
+
+
+def hinge_fake_loss(fake_logits: Tensor) -> Tensor:
+    """E[relu(1 + D(G(z)))]: the hinge term on generated images."""
+    return F.relu(1 + fake_logits).mean()
+
+
 def hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]: D stops pushing once a sample is beyond the margin."""
-    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    return hinge_real_loss(real_logits) + hinge_fake_loss(fake_logits)
 
 
 def relativistic_discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -98,20 +150,26 @@ _OBJECTIVES = {
     objective.name: objective
     for objective in [
         Objective("nonsaturating", bce_discriminator_loss, nonsaturating_generator_loss,
-                  "the tutorial's code: D by binary cross-entropy, G trained to make D say 1"),
+                  "the tutorial's code: D by binary cross-entropy, G trained to make D say 1",
+                  real_loss=bce_real_loss, fake_loss=bce_fake_loss),
         Objective("minimax", bce_discriminator_loss, minimax_generator_loss,
                   "the tutorial's formula: D by binary cross-entropy, G minimises log(1 - D(G(z))); "
-                  "G's gradients vanish while D confidently rejects its images"),
+                  "G's gradients vanish while D confidently rejects its images",
+                  real_loss=bce_real_loss, fake_loss=bce_fake_loss),
         Objective("wgan", wasserstein_critic_loss, wasserstein_generator_loss,
                   "Wasserstein GAN: D is a critic scoring realness; meant to be trained with its weights "
-                  "clipped to a small box after each step and several critic steps (n_critic) per G step"),
+                  "clipped to a small box after each step and several critic steps (n_critic) per G step",
+                  real_loss=wasserstein_real_loss, fake_loss=wasserstein_fake_loss),
         Objective("wgan-gp", wasserstein_critic_loss, wasserstein_generator_loss,
                   "Wasserstein GAN with gradient penalty: wgan's losses, with the critic kept 1-Lipschitz by "
-                  "penalising input-gradient norms away from 1 (regularizers.gradient_penalty) instead of clipping"),
+                  "penalising input-gradient norms away from 1 (regularizers.gradient_penalty) instead of clipping",
+                  real_loss=wasserstein_real_loss, fake_loss=wasserstein_fake_loss),
         Objective("lsgan", least_squares_discriminator_loss, least_squares_generator_loss,
-                  "least squares GAN: D regresses real to 1 and generated to 0, G pulls its images to 1"),
+                  "least squares GAN: D regresses real to 1 and generated to 0, G pulls its images to 1",
+                  real_loss=least_squares_real_loss, fake_loss=least_squares_fake_loss),
         Objective("hinge", hinge_discriminator_loss, wasserstein_generator_loss,
-                  "hinge loss: D by a margin of 1 on each side, G raises D's score on its images"),
+                  "hinge loss: D by a margin of 1 on each side, G raises D's score on its images",
+                  real_loss=hinge_real_loss, fake_loss=hinge_fake_loss),
         Objective("relativistic", relativistic_discriminator_loss, relativistic_generator_loss,
                   "relativistic pairing GAN (RpGAN): D judges whether each real image looks more real than a "
                   "generated one, and G the reverse; G's loss needs D's logits on real images too",
@@ -138,5 +196,6 @@ def get_objective(name: str, real_label: float = 1.0) -> Objective:
     if name not in SMOOTHABLE:
         raise GanvasError(f"label smoothing (--real-label) applies to the cross-entropy losses "
                           f"({', '.join(SMOOTHABLE)}), not {name}")
-    return dataclasses.replace(objective, discriminator_loss=functools.partial(bce_discriminator_loss,
-                                                                               real_target=real_label))
+    return dataclasses.replace(objective,
+                               discriminator_loss=functools.partial(bce_discriminator_loss, real_target=real_label),
+                               real_loss=functools.partial(bce_real_loss, real_target=real_label))

@@ -4,11 +4,14 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from ganvas.data.folder import count_image_files
 from ganvas.data.folder import load_image_folder as load_image_folder  # re-exported: your own images
+from ganvas.data.holdout import split_holdout
 from ganvas.data.mnist import check_dataset_and_split, load_mnist
+from ganvas.errors import DataError, named
 
 if TYPE_CHECKING:
     from ganvas.config import TrainConfig
@@ -23,6 +26,8 @@ class ImageDataset:
     num_classes: int | None
     name: str
     class_names: list[str] | None = None  # for labelled data whose classes have names (folder datasets)
+    held_out: np.ndarray | None = None  # where images were held out (holdout=): their indices in the full set
+    part: str = "all"  # "all", or "training" / "held-out" after holding images out (data.holdout)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -45,7 +50,21 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
 
 
 def load_training_data(config: "TrainConfig") -> ImageDataset:
-    """The images a run trains on: its own folder or zip (--data), else its named dataset."""
+    """The images a run trains on: its own folder or zip (--data), else its named dataset; less the images it holds
+    out (the holdout option, data.holdout)."""
+    return split_holdout(load_run_data(config), config.holdout, config.seed)[0]
+
+
+def load_held_out_data(config: "TrainConfig") -> ImageDataset:
+    """The images a run holds out of training (the holdout option); a DataError if it holds out none."""
+    held = split_holdout(load_run_data(config), config.holdout, config.seed)[1]
+    if held is None:
+        raise DataError(f"this run holds no images out of training; train one with {named('holdout')} N")
+    return held
+
+
+def load_run_data(config: "TrainConfig") -> ImageDataset:
+    """All the images of a run's data set, the held-out ones included."""
     if config.data is not None:
         return load_image_folder(config.data, config.size, fit=config.fit, channels=config.channels,
                                  background=config.background, labels=config.labels)

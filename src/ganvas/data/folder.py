@@ -230,6 +230,23 @@ def _decode_all(
     )
 
 
+def read_image(source, size: int) -> Image.Image:
+    """One image file (a path or a binary stream) decoded as training images are: its first frame, upright, as L,
+    LA, RGB or RGBA (JPEGs decoded at no less than twice `size`). Raises whatever Pillow raises on bad data."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as stream:
+            return _decode(stream, size)
+    return _decode(source, size)
+
+
+def fit_image(image: Image.Image, size: int, fit: str = "crop", mode: str = "RGB",
+              background: str | None = None) -> np.ndarray:
+    """One decoded image fitted as training images are (`fit`, transparency flattened onto `background` unless
+    mode is RGBA), as uint8 (C, size, size) in `mode`: L, RGB or RGBA."""
+    _check_options(size, fit, "auto", background)
+    return _to_array([_fit(_to_standard_mode(image), size, fit)], size, mode, _fill_colour(mode, background))[0]
+
+
 def _decode(stream, size: int) -> Image.Image:
     """One file's first frame, upright, as L, LA, RGB or RGBA."""
     with Image.open(stream) as image:

@@ -80,6 +80,13 @@ def build_network(recipe: dict[str, Any]) -> nn.Module:
     return build(recipe["model"], **recipe["args"])
 
 
+def takes_option(name: str, part: str, option: str) -> bool:
+    """Whether the model's generator or discriminator (part) has the constructor option `option`."""
+    spec = get_model(name)
+    cls = {"generator": spec.generator, "discriminator": spec.discriminator}[part]
+    return option in inspect.signature(cls).parameters
+
+
 def _check_options(spec: ModelSpec, role: str, cls: type[nn.Module], kwargs: dict[str, Any]) -> None:
     accepted = set(inspect.signature(cls).parameters) - {"self"}
     unknown = sorted(set(kwargs) - accepted)
