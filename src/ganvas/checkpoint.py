@@ -326,8 +326,11 @@ def check_training_state(state: TrainingState, optimizers: dict[str, torch.optim
                          rng: list[dict[str, torch.Generator]], source: Path) -> None:
     """Refuse a training state that would not resume `optimizers` and the random streams `rng` as they were saved:
     another layout, a state tensor of another shape or type than its parameter, a non-finite value, a hyperparameter
-    of another kind, or a random state that is not one. Optimizer.load_state_dict checks little of this, and what
-    it lets through fails later, in the middle of a training step."""
+    of another kind, another setting of a flag, or a random state that is not one. Optimizer.load_state_dict checks
+    little of this, and what it lets through fails later, in the middle of a training step.
+
+    The flags that only pick an implementation (IMPLEMENTATION_FLAGS: a fused kernel, ...) are the resuming
+    process's choice for its device, not the file's: they are set to the optimizer's own in `state`."""
     def refuse(problem: str) -> None:
         raise CheckpointError(f"{source}/{TRAINING_STATE_FILE} has an unusable training state ({problem}); "
                               "resume from an earlier checkpoint")
@@ -349,7 +352,12 @@ def check_training_state(state: TrainingState, optimizers: dict[str, torch.optim
             indices += ids
             params += ours["params"]
             for key, value in ours.items():
-                if key != "params" and not _same_kind(value, theirs.get(key, _MISSING)):
+                if key in IMPLEMENTATION_FLAGS:
+                    theirs[key] = value
+                elif isinstance(value, bool) or value is None:
+                    if theirs.get(key, _MISSING) is not value:  # True, False and None are singletons
+                        refuse(f"the {role} optimizer's {key} is {theirs.get(key)!r:.40}, not {value!r}")
+                elif key != "params" and not _same_kind(value, theirs.get(key, _MISSING)):
                     refuse(f"the {role} optimizer's {key} is {theirs.get(key)!r:.40}")
         for index, param in zip(indices, params):
             entry = saved["state"].get(index, {})
@@ -376,6 +384,7 @@ def check_training_state(state: TrainingState, optimizers: dict[str, torch.optim
 
 
 _MISSING = object()
+IMPLEMENTATION_FLAGS = ("fused", "foreach", "capturable", "differentiable")
 
 
 def _finite_number(value: Any) -> bool:
@@ -385,8 +394,8 @@ def _finite_number(value: Any) -> bool:
 def _same_kind(ours: Any, theirs: Any) -> bool:
     """Whether a saved optimizer hyperparameter is of the kind the optimizer uses (a number for a number, a pair of
     numbers for betas, a flag for a flag), and finite."""
-    if isinstance(ours, bool) or ours is None:  # flags (fused, foreach ...) may differ between devices
-        return isinstance(theirs, bool) or theirs is None
+    if isinstance(ours, bool) or ours is None:
+        return theirs is ours
     if isinstance(ours, (int, float)):
         return _finite_number(theirs)
     if isinstance(ours, (tuple, list)):
