@@ -28,8 +28,10 @@ from ganvas.augment import augment, parse_policy
 from ganvas.config import TrainConfig
 from ganvas.devices import has_fast_bf16
 from ganvas.errors import GanvasError, named
+from ganvas.distributed import Processes
 from ganvas.losses import get_objective
 from ganvas.models import build_network, discriminate, generate, generate_in_batches, get_model, takes_option
+from ganvas.noise import SampleNoise
 from ganvas.regularizers import clip_weights_, gradient_penalty, instance_noise, r1_penalty, update_ema_
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]  # images in [-1, 1], labels (or None)
@@ -95,14 +97,21 @@ def has_batch_norm(module: nn.Module) -> bool:
 
 class GAN:
     def __init__(self, config: TrainConfig, image_shape: tuple[int, int, int], device: torch.device,
-                 num_classes: int | None = None):
+                 num_classes: int | None = None, processes: Processes = Processes()):
         self.config = config
         self.device = device
+        # On several processes each trains on its shard of every batch, and gradients are averaged over them.
+        self.processes = processes
         self.recipes = network_recipes(config, image_shape, num_classes)
         with torch.random.fork_rng(devices=[]):  # networks are built on the CPU, then moved
             torch.manual_seed(config.seed)  # weight initialisation
             self.generator = build_network(self.recipes["generator"]).to(device)
             self.discriminator = build_network(self.recipes["discriminator"]).to(device)
+        if processes.distributed and device.type == "cuda":
+            # Batch statistics over the global batch, as one process computes them. There is no CPU kernel for
+            # this: on CPUs each process normalises over its own shard (docs/distributed.md).
+            self.generator = nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
+            self.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
         # Batch norm couples the samples of a batch: real and fake then need separate D passes, and
         # per-sample gradient penalties lose their meaning.
         self.separate_d_passes = has_batch_norm(self.discriminator)
@@ -120,22 +129,24 @@ class GAN:
         self.augment_policy = parse_policy(config.augment)
         self.num_classes = self.recipes["generator"]["args"].get("num_classes")
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
+        # Every per-sample draw is the one a 1-process run makes for that sample (noise.SampleNoise).
+        self.draws = SampleNoise(self.noise, processes.rank, processes.world_size)
         self.bf16 = config.precision == "bf16" or config.precision == "auto" and has_fast_bf16(device)
 
     def latents(self, count: int) -> torch.Tensor:
-        return torch.randn(count, self.config.z_dim, generator=self.noise, device=self.device)
+        return self.draws.randn((count, self.config.z_dim), device=self.device)
 
     def random_labels(self, count: int) -> torch.Tensor | None:
         if self.num_classes is None:
             return None
-        return torch.randint(self.num_classes, (count,), generator=self.noise, device=self.device)
+        return self.draws.randint(0, self.num_classes, (count,), device=self.device)
 
     def d_view(self, images: torch.Tensor) -> torch.Tensor:
         """What D sees: images after DiffAugment and instance noise, when the run uses them."""
         if self.augment_policy:
-            images = augment(images, self.augment_policy, self.noise)
+            images = augment(images, self.augment_policy, self.draws)
         if self.config.instance_noise:
-            images = instance_noise(images, self.config.instance_noise, self.noise)
+            images = instance_noise(images, self.config.instance_noise, self.draws)
         return images
 
     def d_logits(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
@@ -187,7 +198,7 @@ class GAN:
         real_logits, fake_logits = self.d_logits(real, labels, fake, fake_labels)
         stats = {"d_loss": self.objective.discriminator_loss(real_logits, fake_logits), **self._auxiliary_term(real)}
         if config.gp_weight:
-            stats["gradient_penalty"] = gradient_penalty(self.discriminator, real, fake, self.noise, labels)
+            stats["gradient_penalty"] = gradient_penalty(self.discriminator, real, fake, self.draws, labels)
         stats.update(self._r1_term(step, real, labels))
         self._update_discriminator(stats)
         with torch.no_grad():
@@ -208,7 +219,7 @@ class GAN:
         fake_logits = discriminate(self.discriminator, fake, fake_labels).float()
         fake_stats = {"d_loss": self.objective.fake_loss(fake_logits)}
         if self.config.gp_weight:
-            fake_stats["gradient_penalty"] = gradient_penalty(self.discriminator, real, fake, self.noise, labels)
+            fake_stats["gradient_penalty"] = gradient_penalty(self.discriminator, real, fake, self.draws, labels)
         self._update_discriminator(fake_stats)
         stats = {**real_stats, **fake_stats, "d_loss": (real_stats["d_loss"] + fake_stats["d_loss"]) / 2}
         with torch.no_grad():
@@ -245,6 +256,7 @@ class GAN:
 
     def _optimizer_step(self, role: str) -> None:
         optimizer = self.optimizers()[role]
+        self.processes.average_gradients([self.networks()[role]])
         self._updates[role] += 1
         if self.config.adam_eps_style == "keras":
             eps = keras_adam_eps(self.config.adam_eps, self.config.beta2, self._updates[role])
