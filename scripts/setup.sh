@@ -12,5 +12,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "$TORCH_SPEC"
-.venv/bin/python -m pip install --quiet -e ".[test,video,onnx]"
+.venv/bin/python -m pip install --quiet -e ".[test,video,onnx,tensorboard]"
 echo "ganvas is installed in .venv: run .venv/bin/ganvas --help" >&2

@@ -120,6 +120,10 @@ class TrainConfig:
     eval_every: int = option(1000, "steps between quality metrics, alarms and the `best` checkpoint (0 = off)",
                              group="outputs")
     eval_images: int = option(2000, "generated images per quality measurement", group="outputs")
+    tensorboard: bool = option(False, "also write the statistics (losses, every loss term, images/s), the quality "
+                                      "measures and the sample grids as TensorBoard events in RUN/tensorboard "
+                                      "(docs/tensorboard.md; needs pip install 'ganvas[tensorboard]')",
+                               group="outputs")
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -2,6 +2,8 @@
 
 - `TrainLog` and `EventLog` are part of every run folder: the human-readable train.log and the
   events.jsonl stream another process can follow (`ganvas.events.follow_events`).
+- `TensorBoardLog` writes the statistics, quality and sample grids as TensorBoard events in
+  RUN/tensorboard, for runs with the `tensorboard` option (the tensorboard extra).
 - `TerminalProgress` is `ganvas train`'s progress bar and log lines on stderr.
 - `NotebookProgress` is a notebook's view: a tqdm.auto bar and a loss plot redrawn in place.
 
@@ -15,12 +17,16 @@ import sys
 import time
 from pathlib import Path
 
-from ganvas.events import EVENTS_FILE, Event, Progress, QualityMeasured, Started, StepStats, Stopped
+import numpy as np
+
+from ganvas.errors import GanvasError, named
+from ganvas.events import EVENTS_FILE, Event, Progress, QualityMeasured, SamplesWritten, Started, StepStats, Stopped
 from ganvas.files import append_text
 from ganvas.images import png_bytes
 from ganvas.plots import curves_image
 
 LOG_FILE = "train.log"
+TENSORBOARD_DIR = "tensorboard"
 
 
 class TrainLog:
@@ -50,6 +56,66 @@ class EventLog:
                 return
             self._last_progress = event.time
         append_text(self.path, json.dumps(event.to_dict()) + "\n")
+
+
+class TensorBoardLog:
+    """TensorBoard event files in RUN/tensorboard (`tensorboard --logdir RUN`): each training statistic as a
+    scalar `train/<name>` (d_loss, g_loss, d_accuracy, every other loss term the run has, images_per_s), each
+    quality measure as `quality/<name>`, and each sample grid as the image `samples`, all at their step.
+
+    The writer is torch.utils.tensorboard's SummaryWriter, from the tensorboard package (the tensorboard extra);
+    without it, making this listener is a GanvasError. A resumed session hides what the run logged after the step
+    it resumes from, since those steps run again (the writer's purge_step).
+    """
+
+    def __init__(self, run_dir: Path, flush_secs: float = 10):
+        self.folder = Path(run_dir) / TENSORBOARD_DIR
+        self.flush_secs = flush_secs
+        self.writer = None
+        self._writer_class = summary_writer_class()
+        self._grid_step: int | None = None  # the loop writes a last grid at the end, maybe of a step that has one
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Started):
+            self.close()
+            # Steps up to and including the one resumed from stay; the later ones are written again.
+            self.writer = self._writer_class(log_dir=str(self.folder), flush_secs=self.flush_secs,
+                                             purge_step=event.step + 1 if event.resumed else None)
+        if self.writer is None:
+            return
+        if isinstance(event, StepStats):
+            for name, value in event.stats.items():
+                self.writer.add_scalar(f"train/{name}", value, event.step, walltime=event.time)
+            self.writer.add_scalar("train/images_per_s", event.images_per_s, event.step, walltime=event.time)
+        elif isinstance(event, QualityMeasured):
+            for name, value in event.quality.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self.writer.add_scalar(f"quality/{name}", value, event.step, walltime=event.time)
+        elif isinstance(event, SamplesWritten) and event.step != self._grid_step:
+            from PIL import Image
+
+            self._grid_step = event.step
+            with Image.open(event.path) as picture:
+                pixels = np.asarray(picture)
+            self.writer.add_image("samples", pixels, event.step, walltime=event.time,
+                                  dataformats="HW" if pixels.ndim == 2 else "HWC")
+        elif isinstance(event, Stopped):
+            self.close()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def summary_writer_class():
+    """torch.utils.tensorboard.SummaryWriter, or a GanvasError saying how to install it."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise GanvasError(f"{named('tensorboard')} needs the tensorboard package ({err}): "
+                          "pip install 'ganvas[tensorboard]'") from None
+    return SummaryWriter
 
 
 class TerminalProgress:

@@ -44,7 +44,7 @@ from ganvas.files import append_text, atomic_write_bytes, atomic_write_text, is_
 from ganvas.gan import GAN, Batch
 from ganvas.images import to_uint8, write_grid
 from ganvas.latents import balanced_labels, gaussian_latents
-from ganvas.listeners import EventLog, TrainLog
+from ganvas.listeners import EventLog, TensorBoardLog, TrainLog
 from ganvas.metrics.alarms import AlarmBoard, discriminator_overpowering
 from ganvas.metrics.judges import judge_for
 from ganvas.metrics.quality import Judge
@@ -217,7 +217,8 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_chec
 
     Resuming continues from the newest checkpoint that loads clean, or from `from_checkpoint` (a checkpoint name in
     the run such as step-00000400 or best, a step number, or a checkpoint folder); see `resume_from`.
-    Events go to `listeners` and to the run folder's train.log, events.jsonl and status.json.
+    Events go to `listeners` and to the run folder's train.log, events.jsonl and status.json (and its TensorBoard
+    events, with the tensorboard option).
     """
     run_dir = Path(run_dir)
     config = with_default_length(config)
@@ -227,13 +228,14 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_chec
     sampler = BatchSampler(to_model_range(dataset.images).to(torch_device),
                            dataset.labels.to(torch_device) if gan.num_classes else None,
                            config.batch_size, config.seed)
+    outputs = [TensorBoardLog(run_dir)] if config.tensorboard else []  # fails here if the extra is missing
     lock = prepare_run_dir(run_dir, resume, overwrite)  # only now: a run that cannot start leaves no folder behind
     try:
         clear_stop_request(run_dir)  # a request left from an earlier session is not for this one
         for leftover in (run_dir / ckpt.CHECKPOINTS_DIR).glob(".*"):  # writes cut short by a killed process
             if is_temporary(leftover):
                 shutil.rmtree(leftover, ignore_errors=True)
-        emit = Broadcast([TrainLog(run_dir), EventLog(run_dir), StatusWriter(run_dir), *listeners])
+        emit = Broadcast([TrainLog(run_dir), EventLog(run_dir), StatusWriter(run_dir), *outputs, *listeners])
         if lock.stale_holder:
             emit(Note(0, text=f"took over the run from {lock.stale_holder}, which is gone"))
         target_steps = config.steps or (
