@@ -13,4 +13,11 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "$TORCH_SPEC"
 .venv/bin/python -m pip install --quiet -e ".[test,video,onnx,tensorboard]"
+.venv/bin/python -m pip install --quiet -e ".[studio,studio-test]"
+# The studio's browser tests drive Debian's Chromium (Playwright's own browser download is not reachable). Installed
+# only where it is missing and we are root (CI); elsewhere those tests skip and say why.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+        || echo "could not install chromium: the studio's browser tests will skip" >&2
+fi
 echo "ganvas is installed in .venv: run .venv/bin/ganvas --help" >&2

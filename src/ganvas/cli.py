@@ -179,6 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
     stop = commands.add_parser("stop", help="ask a run being trained (by any process) to stop and save")
     stop.add_argument("run", type=Path, metavar="RUN", help="the run folder")
     stop.set_defaults(handler=run_stop)
+
+    studio = commands.add_parser("studio", help="a local web app to train, watch, explore and compare runs "
+                                                "(docs/studio.md)",
+                                 description="Serve ganvas studio and print its URL. Needs the studio extra: "
+                                             "pip install 'ganvas[studio]'.")
+    studio.add_argument("--runs", type=Path, default=Path("runs"), help="the runs folder (default runs)")
+    studio.add_argument("--data-root", type=Path, action="append", default=[], metavar="DIR",
+                        help="a folder whose image folders and zips the Train page may use (repeatable)")
+    studio.add_argument("--host", default="127.0.0.1",
+                        help="address to serve on (default 127.0.0.1; any other gets a random access token)")
+    studio.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    studio.add_argument("--open", action="store_true", help="open the studio in a web browser")
+    studio.add_argument("--jobs", type=int, default=1, help="trainings at a time; the others queue (default 1)")
+    studio.set_defaults(handler=run_studio)
     return parser
 
 
@@ -386,6 +400,12 @@ def run_stop(args: argparse.Namespace) -> None:
     print(f"asked {args.run} to stop at the next step boundary and save"
           + ("" if run.status == "training" else " (it is not training now: the request waits for its next start, "
                                                  "which clears it)"))
+
+
+def run_studio(args: argparse.Namespace) -> None:
+    from ganvas.studio import serve
+
+    serve(args.runs, args.data_root, args.host, args.port, args.open, args.jobs)
 
 
 def main(argv: list[str] | None = None) -> int:

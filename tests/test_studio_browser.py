@@ -1,0 +1,218 @@
+"""The studio end to end in a real browser: Playwright driving Debian's Chromium (launched by its path; Playwright's
+own browser download is not reachable) against `ganvas studio` on 127.0.0.1.
+
+Without chromium or playwright these tests skip, saying why; in CI (CI set) they fail instead, since
+scripts/setup.sh installs both there. Each page's screenshot is taken on the way; with
+GANVAS_STUDIO_SCREENSHOTS=docs/images they are written there as docs/studio.md's pictures.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from test_studio_support import (StudioProcess, fixture_runs, stand_in_digits, stop_studio_training,
+                                 wait_for)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without the background-networking flags Chromium reaches out to the network on its own.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _missing() -> str | None:
+    try:
+        import fastapi  # noqa: F401
+        import playwright.sync_api  # noqa: F401
+    except ImportError as err:
+        return f"the studio's test tools are not installed ({err.name}): pip install -e '.[studio,studio-test]'"
+    if not Path(CHROMIUM).exists():
+        return "no chromium: apt-get install chromium (scripts/setup.sh does, as root)"
+    return None
+
+
+if _missing():
+    if os.environ.get("CI"):
+        pytest.fail(f"the browser tests must run in CI: {_missing()}", pytrace=False)
+    pytest.skip(_missing(), allow_module_level=True)
+
+
+def screenshot(page, name: str, folder: Path) -> Path:
+    """The page as docs/images/studio-NAME.png, in few colours so it stays small."""
+    from PIL import Image
+
+    target = Path(os.environ.get("GANVAS_STUDIO_SCREENSHOTS") or folder) / f"studio-{name}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    picture = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
+    picture.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    base = tmp_path_factory.mktemp("browser")
+    runs = fixture_runs(base / "runs")
+    (base / "data-root" / "pictures").mkdir(parents=True)
+    env = {"GANVAS_DATA_DIR": str(stand_in_digits(base / "digits")), "GANVAS_HOME": str(base / "home")}
+    server = StudioProcess(runs, [base / "data-root"], extra_env=env)
+    yield server
+    try:
+        stop_studio_training(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, studio, tmp_path):
+    context = browser.new_context(viewport={"width": 1200, "height": 800}, base_url=studio.url)
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    errors = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.shots = tmp_path
+    yield tab
+    context.close()
+    assert not errors, errors  # no uncaught script error on any page
+
+
+def loaded(page, selector: str) -> None:
+    page.wait_for_function(f"() => {{ const i = document.querySelector({selector!r}); "
+                           "return i && i.complete && i.naturalWidth > 0; }")
+
+
+def test_runs_page_shows_the_fixture_runs(page):
+    page.goto("/#/")
+    card = page.locator('article.card[data-run="digits"]')
+    card.wait_for()
+    assert card.locator(".status").inner_text() == "finished"
+    assert "mnist · dcgan-cond · mnist" in card.inner_text()
+    assert "step 40 / 40" in card.inner_text() and "fid" in card.locator(".quality").inner_text()
+    assert card.locator(".alarm").count() >= 1  # the fixture run ends with its alarms on
+    loaded(page, 'article.card[data-run="digits"] img')
+    assert page.locator('article.card[data-run="classic"]').count() == 1
+    screenshot(page, "runs", page.shots)
+
+
+def test_explore_generates_selects_slides_and_walks(page):
+    page.goto("/#/explore/digits")
+    loaded(page, "#grid")
+    grid = page.locator("#grid")
+    before = grid.screenshot()
+    first_params = grid.get_attribute("data-params")
+    page.locator('.tile[data-index="3"]').click()
+    loaded(page, "#selected")
+    loaded(page, "#variations")
+    assert "seed 3, class 0" in page.inner_text(".explore")
+    page.click("text=Add to walk")
+    page.locator('.tile[data-index="12"]').click()
+    page.wait_for_function("() => document.querySelector('#selected').dataset.params.includes('seed=12')")
+    page.click("text=Add to walk")
+
+    page.locator("#truncation").fill("0.5")  # re-renders without a page reload
+    page.wait_for_function("() => document.querySelector('#grid').dataset.params.includes('truncation=0.5')")
+    loaded(page, "#grid")
+    page.wait_for_function("() => document.querySelector('.tiles').dataset.state === 'idle'")
+    assert grid.get_attribute("data-params") != first_params
+    assert grid.screenshot() != before
+
+    page.click("#preview-walk")
+    loaded(page, "#walk")
+    gif = page.request.get(page.locator("text=Export GIF").get_attribute("href"))
+    assert gif.ok and gif.body()[:6] == b"GIF89a"
+    png = page.request.get(page.locator("text=Download grid PNG").get_attribute("href"))
+    assert png.ok and png.body()[:4] == b"\x89PNG" and "attachment" in png.headers["content-disposition"]
+    screenshot(page, "explore", page.shots)
+
+
+def test_compare_puts_runs_side_by_side(page):
+    page.goto("/#/compare?runs=digits,classic")
+    loaded(page, 'figure[data-run="digits"] img')
+    loaded(page, 'figure[data-run="classic"] img')
+    assert page.locator('figure[data-run="digits"] img').get_attribute("data-step") == "40"
+    page.locator("#compare-step").fill("0")
+    page.wait_for_function("() => document.querySelector('figure[data-run=\"digits\"] img').dataset.step === '20'")
+    assert int(page.locator(".chart").get_attribute("data-points")) == 8  # both runs' d_loss, steps 5 to 40
+    screenshot(page, "compare", page.shots)
+
+
+def test_train_from_the_form_watch_it_and_stop_it(page):
+    page.goto("/#/train")
+    page.select_option("#preset", "seed")
+    page.fill("#run-name", "from-the-form")
+    page.select_option("#split", "test")
+    page.fill("#option-steps", "1000000")
+    for name, value in {"batch_size": "16", "log_every": "10", "sample_every": "40", "eval_every": "0",
+                        "checkpoint_every": "1000000"}.items():
+        page.fill(f"#option-{name}", value)
+    screenshot(page, "train", page.shots)
+    page.click("#start")
+    page.wait_for_url("**/#/run/from-the-form")
+    page.wait_for_selector('main[data-status="training"]', timeout=90_000)
+    chart = page.locator('.chart[data-chart="Losses"]')
+    wait_for(lambda: int(chart.get_attribute("data-points") or 0) >= 2, 60, what="the chart's first points")
+    points = int(chart.get_attribute("data-points"))
+    wait_for(lambda: int(chart.get_attribute("data-points")) > points, 60, what="the chart to gain points")
+    image = page.locator("img.samples")
+    wait_for(lambda: image.get_attribute("data-step"), 60, what="a grid")
+    step = int(image.get_attribute("data-step"))
+    wait_for(lambda: int(image.get_attribute("data-step")) > step, 60, what="the grid to update")
+    loaded(page, "img.samples")
+    assert "steps/s" in page.inner_text(".progress-text")
+    assert "starting" in page.inner_text("pre.log")
+    screenshot(page, "run", page.shots)
+
+    page.click("text=Stop")
+    page.wait_for_selector('main[data-status="stopped"]', timeout=60_000)
+    assert page.locator(".status").first.inner_text() == "stopped"
+    page.wait_for_selector("li[data-checkpoint]")
+    assert page.locator("li[data-checkpoint]").first.inner_text().startswith("step-")
+    page.wait_for_selector("text=Resume")
+
+
+def test_an_upload_that_is_no_image_gets_a_message(page):
+    page.goto("/#/train")
+    page.check("#data-upload")
+    page.set_input_files("#upload-files", files=[
+        {"name": "broken.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n" + b"\x13" * 200},
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a picture"}])
+    errors = page.locator(".upload-errors li")
+    errors.nth(1).wait_for()
+    assert "broken.png is a damaged image" in errors.nth(0).inner_text()
+    assert "notes.txt is not an image" in errors.nth(1).inner_text()
+    assert page.inner_text(".upload-status") == "no images uploaded"
+    assert "Traceback" not in page.content()
+
+
+def test_enhance_projects_a_dropped_image(page):
+    target = page.request.get("/api/runs/digits/image.png?seed=9&class=4&scale=1").body()
+    page.goto("/#/enhance/digits")
+    page.fill("#enhance-steps", "10")
+    page.set_input_files("#enhance-file", files=[{"name": "mine.png", "mimeType": "image/png", "buffer": target}])
+    page.wait_for_selector('main[data-projection="done"]', timeout=90_000)
+    for selector in ("#enhance-target", "#enhance-projection", "#enhance-animation", "#enhance-variations",
+                     "#enhance-blend", "#enhance-classes"):
+        loaded(page, selector)
+    assert "PSNR" in page.inner_text(".summary")
+    before = page.get_attribute("#enhance-variations", "data-params")
+    page.locator("#enhance-strength").fill("0.8")
+    page.wait_for_function("() => document.querySelector('#enhance-variations').dataset.params.includes('0.8')")
+    assert page.get_attribute("#enhance-variations", "data-params") != before
+    latent = page.request.get(page.locator("text=Latent JSON").get_attribute("href"))
+    assert latent.ok and b'"z"' in latent.body()
+    screenshot(page, "enhance", page.shots)
+    page.set_input_files("#enhance-file", files=[{"name": "bad.png", "mimeType": "image/png", "buffer": b"oops"}])
+    page.wait_for_function("() => document.querySelector('#enhance-error').textContent.includes('not an image')")
