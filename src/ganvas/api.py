@@ -87,6 +87,20 @@ def train(preset: str | None = None, run: str | Path | None = None, resume: str 
     return handle
 
 
+def train_on_processes(train_arguments: Sequence[str], nproc_per_node: int, nnodes: int = 1,
+                       rdzv_endpoint: str | None = None) -> None:
+    """Run `ganvas train ARGUMENTS` as one run on nproc_per_node processes here (nnodes machines in all), as
+    `torchrun --nproc-per-node N -m ganvas -- train ARGUMENTS` does (docs/distributed.md)."""
+    from ganvas.distributed import launch
+
+    if nproc_per_node < 1 or nnodes < 1:
+        raise GanvasError(f"{named('nproc_per_node')} and {named('nnodes')} must be at least 1")
+    if nnodes > 1 and not rdzv_endpoint:
+        raise GanvasError(f"{named('nnodes', nnodes)} needs {named('rdzv_endpoint')} HOST:PORT, the address where the "
+                          "machines meet (the same on every machine)")
+    launch(list(train_arguments), nproc_per_node, nnodes, rdzv_endpoint)
+
+
 def _progress_listeners(progress: bool | str) -> list[Listener]:
     from ganvas.listeners import NotebookProgress, TerminalProgress
 

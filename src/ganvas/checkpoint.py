@@ -98,6 +98,11 @@ class Checkpoint:
     def quality(self) -> dict[str, float] | None:
         return self.meta.get("quality")
 
+    @property
+    def processes(self) -> int:
+        """How many processes trained it (1 for checkpoints that do not say)."""
+        return self.meta.get("processes", 1)
+
     def has_weights(self, role: str) -> bool:
         return role in self.networks and weights_path(self.path, role).is_file()
 
@@ -135,8 +140,9 @@ def weights_path(checkpoint_dir: Path, role: str) -> Path:
 
 def save_checkpoint(run_dir: Path, step: int, kind: str, networks: dict[str, nn.Module],
                     recipes: dict[str, dict[str, Any]], config: dict[str, Any], training_state: TrainingState,
-                    name: str | None = None, quality: dict[str, float] | None = None) -> Path:
-    """Write checkpoints/<name or step-N> atomically and return its path; `quality` goes into meta.json.
+                    name: str | None = None, quality: dict[str, float] | None = None, processes: int = 1) -> Path:
+    """Write checkpoints/<name or step-N> atomically and return its path; `quality` and the number of `processes`
+    that trained it go into meta.json.
 
     `networks` and `recipes` are keyed by role; every network needs its recipe.
     """
@@ -146,7 +152,7 @@ def save_checkpoint(run_dir: Path, step: int, kind: str, networks: dict[str, nn.
     final = Path(run_dir) / CHECKPOINTS_DIR / (name or f"step-{step:08d}")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "ganvas_version": ganvas.__version__,
             "step": step, "kind": kind, "networks": {role: recipes[role] for role in networks},
-            "config": config, "quality": quality}
+            "config": config, "quality": quality, "processes": processes}
     state = {"optimizers": training_state.optimizers, "rng": training_state.rng}
     training_state_bytes = io.BytesIO()
     torch.save(state, training_state_bytes)  # in memory, so that a full disk is an OSError of our own write
@@ -211,6 +217,9 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> None:
         problem = "config is missing"
     elif meta.get("quality") is not None and not isinstance(meta["quality"], dict):
         problem = "quality is not a mapping"
+    elif not isinstance(meta.get("processes", 1), int) or isinstance(meta.get("processes", 1), bool) \
+            or meta.get("processes", 1) < 1:
+        problem = "processes is not a positive whole number"
     else:
         for role, recipe in meta["networks"].items():
             if not _ROLE.match(role):

@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--overwrite", action="store_true", help="delete an existing run folder and start over")
     session.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
     session.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    processes = train.add_argument_group("several processes (docs/distributed.md)")
+    processes.add_argument("--nproc-per-node", type=int, metavar="N",
+                           help="train one run on N processes on this machine (one per GPU; on CPUs they share the "
+                                "cores), started here by torch.distributed's launcher")
+    processes.add_argument("--nnodes", type=int, default=1, metavar="M", help="with --nproc-per-node: machines in all")
+    processes.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                           help="with --nnodes above 1: where the machines meet (the first machine's address)")
     train.set_defaults(handler=run_train)
 
     sample = commands.add_parser("sample", help="generate images from a trained run or checkpoint",
@@ -227,20 +234,6 @@ def seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
-def run_train(args: argparse.Namespace) -> None:
-    from ganvas.config import SHORTHANDS, options
-
-    given = {name: getattr(args, name) for name in [f.name for f in options()] + list(SHORTHANDS)}
-    run = ganvas.train(run=args.run, resume=args.resume, from_=args.from_, overwrite=args.overwrite,
-                       config_file=args.config, device=args.device, progress="lines" if args.no_progress else True,
-                       **given)
-    result = run.wait()
-    print(f"trained {result.run_dir} to step {result.step}; sample with `ganvas sample {result.run_dir}`")
-
-
-def run_sample(args: argparse.Namespace) -> None:
-    generator = ganvas.load(args.target, args.device)
-    images = generator.sample(args.n, args.seed, args.class_index, args.truncation, latent=args.latent)
 def path_list(text: str) -> list[Path]:
     return [Path(part) for part in text.split(",") if part]
 
@@ -257,6 +250,41 @@ def ratio_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers from 0 to 1, got {text!r}") from None
 
 
+def run_train(args: argparse.Namespace) -> None:
+    from ganvas.config import SHORTHANDS, options
+
+    if args.nproc_per_node is not None:
+        ganvas.train_on_processes(without_launch_options(args.argv[1:]), args.nproc_per_node, args.nnodes,
+                                  args.rdzv_endpoint)
+        return
+    given = {name: getattr(args, name) for name in [f.name for f in options()] + list(SHORTHANDS)}
+    run = ganvas.train(run=args.run, resume=args.resume, from_=args.from_, overwrite=args.overwrite,
+                       config_file=args.config, device=args.device, progress="lines" if args.no_progress else True,
+                       **given)
+    result = run.wait()
+    if result.main_process:  # with several processes, the others say nothing
+        print(f"trained {result.run_dir} to step {result.step}; sample with `ganvas sample {result.run_dir}`")
+
+
+LAUNCH_OPTIONS = ("--nproc-per-node", "--nnodes", "--rdzv-endpoint")
+
+
+def without_launch_options(arguments: list[str]) -> list[str]:
+    """`ganvas train`'s arguments for each process: all but the options that say how many processes to start."""
+    kept, skip = [], False
+    for argument in arguments:
+        if skip:
+            skip = False
+        elif argument in LAUNCH_OPTIONS:
+            skip = True
+        elif not argument.startswith(tuple(option + "=" for option in LAUNCH_OPTIONS)):
+            kept.append(argument)
+    return kept
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    generator = ganvas.load(args.target, args.device)
+    images = generator.sample(args.n, args.seed, args.class_index, args.truncation, latent=args.latent)
     out = args.out or (None if args.out_dir or args.npy else Path("sample.png"))
     written = []
     if out:
@@ -409,7 +437,9 @@ def run_studio(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         args.handler(args)
     except GanvasError as err:

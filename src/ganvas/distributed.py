@@ -17,9 +17,10 @@ What the processes share, and how (the trainer and the GAN use these):
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -30,6 +31,22 @@ from ganvas.errors import GanvasError, named
 
 # A process that stops answering (killed, or its machine gone) makes the others fail within this time.
 COLLECTIVE_TIMEOUT = timedelta(seconds=int(os.environ.get("GANVAS_DIST_TIMEOUT_S", "60")))
+
+
+class ProcessLostError(GanvasError):
+    """Another process of the run failed or stopped answering, so this one cannot go on either."""
+
+
+@contextmanager
+def _together(what: str) -> Iterator[None]:
+    """A collective operation; a peer that is gone becomes one clear error instead of a backend traceback."""
+    try:
+        yield
+    except (RuntimeError, dist.DistError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ProcessLostError(f"another process of this run failed or stopped answering ({what}: {first_line}); "
+                               "this one stops too, without saving. The run's latest checkpoint is complete: resume "
+                               f"from it with {named('resume')}") from None
 
 
 @dataclass(frozen=True)
@@ -79,7 +96,8 @@ class Processes:
         if not gradients:
             return
         flat = torch.cat([g.reshape(-1) for g in gradients])
-        dist.all_reduce(flat)
+        with _together("averaging gradients"):
+            dist.all_reduce(flat)
         flat /= self.world_size
         offset = 0
         for gradient in gradients:
@@ -90,7 +108,8 @@ class Processes:
         """The element-wise mean over processes (statistics of each process's shard)."""
         if self.distributed:
             values = values.clone()
-            dist.all_reduce(values)
+            with _together("averaging statistics"):
+                dist.all_reduce(values)
             values /= self.world_size
         return values
 
@@ -99,19 +118,22 @@ class Processes:
         if not self.distributed:
             return flags
         tensor = torch.tensor(flags, dtype=torch.int32, device=self._device())
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+        with _together("agreeing whether to stop"):
+            dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
         return [bool(value) for value in tensor.tolist()]
 
     def barrier(self) -> None:
         if self.distributed:
-            dist.barrier()
+            with _together("waiting for the others"):
+                dist.barrier()
 
     def broadcast(self, value):
         """The main process's value of a small picklable object, on every process."""
         if not self.distributed:
             return value
         box = [value]
-        dist.broadcast_object_list(box, src=0)
+        with _together("starting"):
+            dist.broadcast_object_list(box, src=0)
         return box[0]
 
     def _device(self) -> torch.device:

@@ -306,7 +306,8 @@ class GAN:
 
     def save(self, run_dir, step: int, name: str | None = None, quality: dict | None = None):
         return ckpt.save_checkpoint(run_dir, step, KIND, self.networks(), self.recipes, self.config.to_dict(),
-                                    self.training_state(), name=name, quality=quality)
+                                    self.training_state(), name=name, quality=quality,
+                                    processes=self.processes.world_size)
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
         ours = {role: self.recipes[role] for role in self.networks()}

@@ -28,7 +28,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
@@ -36,7 +36,7 @@ from ganvas import checkpoint as ckpt
 from ganvas.config import TrainConfig, save_config, with_default_length
 from ganvas.data import ImageDataset, load_training_data, to_model_range
 from ganvas.data.holdout import write_holdout_record
-from ganvas.devices import resolve_device
+from ganvas.distributed import Processes, shutdown
 from ganvas.errors import CheckpointError, DiskFullError, GanvasError, named
 from ganvas.events import (Alarm, CheckpointSaved, Event, Listener, Note, Progress, QualityMeasured,
                            SamplesWritten, Started, StepStats, Stopped)
@@ -208,6 +208,7 @@ class TrainResult:
     step: int
     stopped_by: str  # a key of events.STOP_REASONS
     checkpoint: Path
+    main_process: bool = True  # False in the other processes of a run trained on several
 
 
 def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_checkpoint: str | Path | None = None,
@@ -222,12 +223,73 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_chec
     """
     run_dir = Path(run_dir)
     config = with_default_length(config)
-    torch_device = resolve_device(device)
+    processes, torch_device = Processes.from_environment(device)
+    try:
+        if processes.distributed and not processes.is_main:
+            return _train_beside_the_main_process(config, run_dir, processes, torch_device)
+        return _train(config, run_dir, processes, torch_device, resume, from_checkpoint, overwrite, listeners, stop)
+    finally:
+        if processes.distributed:
+            shutdown()
+
+
+def _setup(config: TrainConfig, processes: Processes, device: torch.device) -> tuple[ImageDataset, GAN, BatchSampler]:
     dataset = load_training_data(config)
-    gan = GAN(config, dataset.image_shape, torch_device, dataset.num_classes)
-    sampler = BatchSampler(to_model_range(dataset.images).to(torch_device),
-                           dataset.labels.to(torch_device) if gan.num_classes else None,
+    gan = GAN(config, dataset.image_shape, device, dataset.num_classes, processes)
+    sampler = BatchSampler(to_model_range(dataset.images).to(device),
+                           dataset.labels.to(device) if gan.num_classes else None,
                            config.batch_size, config.seed)
+    processes.shard_size(config.batch_size)  # refuse a batch that does not split evenly, before any work
+    return dataset, gan, sampler
+
+
+def _train_beside_the_main_process(config: TrainConfig, run_dir: Path, processes: Processes,
+                                   device: torch.device) -> TrainResult:
+    """A process other than the main one: it trains its shard and writes nothing; the main process prepares the run
+    folder, picks the checkpoint to resume from, and tells it (or why it could not start)."""
+    try:
+        _, gan, sampler = _setup(config, processes, device)
+    finally:
+        problem, start = processes.broadcast(None)  # the main process's (problem, (step, checkpoint)) after setup
+    if problem:
+        raise GanvasError(f"the main process could not start the run: {problem}")
+    step, checkpoint = start
+    if checkpoint is not None:
+        gan.restore(ckpt.load_checkpoint(checkpoint))
+    loop = Loop(gan, sampler, RunFiles(run_dir), QualityMonitor(None, config, RunFiles(run_dir), None, Broadcast([])),
+                Broadcast([]), config, target_steps(config, sampler), StopRequests(run_dir, None), processes)
+    return loop.run(step, step if checkpoint is not None else None)
+
+
+def target_steps(config: TrainConfig, sampler: BatchSampler) -> int | None:
+    """The run's total step count, from steps or epochs (None: only a time limit)."""
+    return config.steps or (math.ceil(config.epochs * sampler.steps_per_epoch / config.n_critic) if config.epochs
+                            else None)
+
+
+def _train(config: TrainConfig, run_dir: Path, processes: Processes, torch_device: torch.device, resume: bool,
+           from_checkpoint: str | Path | None, overwrite: bool, listeners: Iterable[Listener],
+           stop: threading.Event | None) -> TrainResult:
+    """The main process (the only one, or rank 0): it prepares and writes the run folder."""
+    announced = []  # the other processes are told once: where to start, or why the run cannot start
+
+    def announce(start: tuple[int, Path | None]) -> None:
+        processes.broadcast((None, start))
+        announced.append(start)
+
+    try:
+        return _train_main(config, run_dir, processes, torch_device, resume, from_checkpoint, overwrite, listeners,
+                           stop, announce)
+    except GanvasError as problem:
+        if processes.distributed and not announced:
+            processes.broadcast((problem.worded("flag"), None))
+        raise
+
+
+def _train_main(config: TrainConfig, run_dir: Path, processes: Processes, torch_device: torch.device, resume: bool,
+                from_checkpoint: str | Path | None, overwrite: bool, listeners: Iterable[Listener],
+                stop: threading.Event | None, announce: Callable[[tuple[int, Path | None]], None]) -> TrainResult:
+    dataset, gan, sampler = _setup(config, processes, torch_device)
     outputs = [TensorBoardLog(run_dir)] if config.tensorboard else []  # fails here if the extra is missing
     lock = prepare_run_dir(run_dir, resume, overwrite)  # only now: a run that cannot start leaves no folder behind
     try:
@@ -238,24 +300,30 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_chec
         emit = Broadcast([TrainLog(run_dir), EventLog(run_dir), StatusWriter(run_dir), *outputs, *listeners])
         if lock.stale_holder:
             emit(Note(0, text=f"took over the run from {lock.stale_holder}, which is gone"))
-        target_steps = config.steps or (
-            math.ceil(config.epochs * sampler.steps_per_epoch / config.n_critic) if config.epochs else None)
+        total_steps = target_steps(config, sampler)
         files = RunFiles(run_dir)
-        step, saved_step, notes = 0, None, []
+        step, saved_step, notes, resumed = 0, None, [], None
         if resume:
             resumed, notes = resume_from(gan, run_dir, from_checkpoint)
             if resumed is not None:
                 step = saved_step = resumed.step
+                if resumed.processes != processes.world_size:
+                    notes.append(f"this checkpoint was trained on {resumed.processes} processes, resumed on "
+                                 f"{processes.world_size}: the global batch, its order and every random draw stay the "
+                                 "same, but each batch is split differently, so results differ from an uninterrupted "
+                                 "run by float rounding (and, on CPUs, by batch-norm statistics of the shards)")
             files.load_history(step)
+        announce((step, resumed.path if resumed is not None else None))
         save_config(config, run_dir)
         write_holdout_record(run_dir, dataset, config.seed)
-        emit(Started(step, run_dir=run_dir, target_steps=target_steps, minutes=config.minutes, resumed=resume,
-                     description=f"{describe(config, dataset, target_steps)} on {torch_device}"
+        where = f"{processes.world_size} processes ({torch_device.type})" if processes.distributed else torch_device
+        emit(Started(step, run_dir=run_dir, target_steps=total_steps, minutes=config.minutes, resumed=resume,
+                     description=f"{describe(config, dataset, total_steps)} on {where}"
                                  f"{' in bf16 mixed precision' if gan.bf16 else ''}"))
         for text in notes:  # after Started, so that whoever follows this session's events sees them
             emit(Note(step, text=text))
         monitor = QualityMonitor.for_run(config, dataset, torch_device, files, gan.num_classes, emit)
-        loop = Loop(gan, sampler, files, monitor, emit, config, target_steps, StopRequests(run_dir, stop))
+        loop = Loop(gan, sampler, files, monitor, emit, config, total_steps, StopRequests(run_dir, stop), processes)
         return loop.run(step, saved_step)
     finally:
         lock.release()
@@ -397,9 +465,13 @@ class Loop:
     """One training session of a run: steps until a length or a stop request, with its outputs on the way."""
 
     def __init__(self, gan: GAN, sampler: BatchSampler, files: RunFiles, monitor: QualityMonitor, emit: Listener,
-                 config: TrainConfig, target_steps: int | None, stops: StopRequests):
+                 config: TrainConfig, target_steps: int | None, stops: StopRequests,
+                 processes: Processes = Processes()):
         self.gan, self.sampler, self.files, self.monitor, self.emit = gan, sampler, files, monitor, emit
         self.config, self.target_steps, self.stops = config, target_steps, stops
+        # With several processes only the main one writes the run folder; all take every decision together.
+        self.processes = processes
+        self.writes = processes.is_main
         # A conditional grid has one row per class.
         grid_size = GRID_ROW * gan.num_classes if gan.num_classes else GRID_SIZE
         self.fixed_z = gaussian_latents(grid_size, config.z_dim, config.seed)
@@ -415,14 +487,18 @@ class Loop:
         try:
             with self.stops.handling_signals():
                 while target_steps is None or step < target_steps:
-                    if time.monotonic() >= deadline:
+                    reason = self.stops.reason()
+                    time_up, stop_requested, interrupted = self.processes.agree(
+                        [time.monotonic() >= deadline, reason == "stop_request", reason == "interrupt"])
+                    if time_up:
                         stopped_by = "time"
                         break
-                    if reason := self.stops.reason():
-                        stopped_by = reason
+                    if stop_requested or interrupted:
+                        stopped_by = "interrupt" if interrupted else "stop_request"
                         break
-                    stats = self.gan.train_step(step, lambda i: self.sampler.batch(step * config.n_critic + i))
-                    values = dict(zip(stats, torch.stack(list(stats.values())).tolist()))  # one device sync
+                    stats = self.gan.train_step(step, lambda i: self._shard(self.sampler.batch(step * config.n_critic + i)))
+                    # The whole batch's statistics (the mean of the shards'), read in one device sync.
+                    values = dict(zip(stats, self.processes.mean(torch.stack(list(stats.values()))).tolist()))
                     if not all(map(math.isfinite, values.values())):
                         self._roll_back(step + 1, values)
                     step += 1
@@ -433,16 +509,16 @@ class Loop:
                         now = time.monotonic()
                         self._log_stats(step, window, now - window_start, now - started)
                         window_start, window = now, []
-                    if config.eval_every and step % config.eval_every == 0:
-                        self.monitor.evaluate(self.gan, step)
-                    if step % config.sample_every == 0:
+                    if config.eval_every and step % config.eval_every == 0 and self.writes:
+                        self.monitor.evaluate(self.gan, step)  # once, by the main process
+                    if step % config.sample_every == 0 and self.writes:
                         self._save_samples(step)
                     if step % config.checkpoint_every == 0:
                         self._save(step)
                         saved_step = step
             if saved_step != step:
                 self._save(step)
-            grid = self._save_samples(step)
+            grid = self._save_samples(step) if self.writes else None
         except DivergedError as err:
             self.emit(Stopped(step, reason="diverged", checkpoint=_latest(self.files.run_dir), detail=str(err)))
             raise
@@ -466,9 +542,19 @@ class Loop:
         run_dir = self.files.run_dir
         self.emit(Stopped(step, reason=stopped_by, checkpoint=_latest(run_dir),
                           detail=f"samples in {grid}, resume with `ganvas train --resume {run_dir}`"))
-        if stopped_by == "stop_request":
+        if stopped_by == "stop_request" and self.writes:
             clear_stop_request(run_dir)
-        return TrainResult(run_dir, step, stopped_by, _latest(run_dir))
+        self.processes.barrier()  # the others return once the main process has saved
+        return TrainResult(run_dir, step, stopped_by, _latest(run_dir), self.writes)
+
+    def _shard(self, batch: Batch) -> Batch:
+        """This process's part of a global batch (all of it with one process)."""
+        if not self.processes.distributed:
+            return batch
+        size = self.processes.shard_size(len(batch[0]))
+        cut = slice(self.processes.rank * size, (self.processes.rank + 1) * size)
+        images, labels = batch
+        return images[cut], None if labels is None else labels[cut]
 
     def _log_stats(self, step: int, window: list[dict[str, float]], window_s: float, elapsed_s: float) -> None:
         # Terms applied on some steps only (lazy R1) are averaged over the steps that have them.
@@ -477,6 +563,8 @@ class Loop:
                  for name in names if (column := [values[name] for values in window if name in values])}
         entry = {"step": step, "epoch": round(step / self.sampler.steps_per_epoch, 3), **stats,
                  "images_per_s": len(window) * self.config.batch_size / window_s, "elapsed_s": round(elapsed_s, 2)}
+        if not self.writes:
+            return
         self.files.record(entry)
         self.emit(StepStats(step, stats=stats, epoch=entry["epoch"], images_per_s=entry["images_per_s"],
                             elapsed_s=entry["elapsed_s"]))
@@ -489,8 +577,10 @@ class Loop:
         return path
 
     def _save(self, step: int) -> None:
-        if not self.gan.weights_are_finite():
+        if not self.gan.weights_are_finite():  # the same weights on every process: all take this branch together
             self._roll_back(step, {"weights": math.nan})
+        if not self.writes:
+            return
         path = self.gan.save(self.files.run_dir, step)
         ckpt.prune_checkpoints(self.files.run_dir, self.config.keep_checkpoints)
         self.emit(CheckpointSaved(step, path=path, name=path.name))
@@ -498,6 +588,8 @@ class Loop:
     def _roll_back(self, step: int, values: dict[str, float]) -> None:
         """A NaN or Inf: go back to the last good checkpoint, say so, and stop with advice. Never saves."""
         what = ", ".join(f"{name}={value:.4g}" for name, value in values.items())
+        if not self.writes:  # the main process rolls the run back and says so
+            raise DivergedError(f"training diverged at step {step} ({what})")
         try:
             good, notes = restore_newest_good(self.gan, self.files.run_dir, "rolling back to")
         except CheckpointError as why:
