@@ -202,3 +202,9 @@ def test_the_run_loop_never_seeds_torchs_global_rng(tiny, tmp_path):
     before = torch.get_rng_state()
     ganvas.train(run=tmp_path / "run", steps=2, **tiny)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_a_generators_info_has_the_quality_last_measured_in_training(tiny, tmp_path):
+    run = ganvas.train(run=tmp_path / "run", steps=4, **{**tiny, "eval_every": 2, "eval_images": 16})
+    quality = ganvas.load(run).info.quality
+    assert quality is not None and quality == run.quality and "fid" in quality

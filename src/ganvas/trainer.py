@@ -419,6 +419,7 @@ class QualityMonitor:
         self.latents = gaussian_latents(judge.count, config.z_dim, config.seed + 2) if judge else None
         self.labels = balanced_labels(judge.count, num_classes) if judge and num_classes else None
         self.alarms = AlarmBoard()
+        self.last: dict[str, float] | None = None  # the latest measurement, which each checkpoint keeps
         best = ckpt.named_checkpoint(files.run_dir, BEST)
         try:
             quality = ckpt.load_checkpoint(best).quality if best.is_dir() else None
@@ -447,6 +448,7 @@ class QualityMonitor:
         if self.judge is None:
             return
         quality = self.judge.judge(gan.generate(self.latents, self.labels))
+        self.last = quality
         self.files.record({"step": step, "quality": quality})
         self.emit(QualityMeasured(step, quality=quality, summary=self.judge.summary(quality)))
         self._say(step, self.judge.alarms(quality))
@@ -581,7 +583,7 @@ class Loop:
             self._roll_back(step, {"weights": math.nan})
         if not self.writes:
             return
-        path = self.gan.save(self.files.run_dir, step)
+        path = self.gan.save(self.files.run_dir, step, quality=self.monitor.last)
         ckpt.prune_checkpoints(self.files.run_dir, self.config.keep_checkpoints)
         self.emit(CheckpointSaved(step, path=path, name=path.name))
 
