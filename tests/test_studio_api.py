@@ -209,7 +209,7 @@ def test_grid_image_and_variations(client):
     # tile i is seed + i: the grid's third tile is image.png of seed 7 (row 0: class 0)
     tile = np.asarray(picture(grid))[2:30, 2 + 2 * 30:30 + 2 * 30]
     alone = np.asarray(picture(client.get("/api/runs/digits/image.png?seed=7&class=0&scale=1")))
-    assert np.array_equal(tile, alone)
+    assert np.abs(tile.astype(int) - alone).max() <= 1  # drawn in a batch of 16 and of 1: float rounding at most
     assert picture(client.get("/api/runs/digits/image.png?seed=7&scale=4")).size == (112, 112)
     download = client.get("/api/runs/digits/grid.png?n=4&download=1&scale=2")
     assert "attachment" in download.headers["content-disposition"]

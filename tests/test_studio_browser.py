@@ -158,6 +158,8 @@ def test_train_from_the_form_watch_it_and_stop_it(page):
     for name, value in {"batch_size": "16", "log_every": "10", "sample_every": "40", "eval_every": "0",
                         "checkpoint_every": "1000000"}.items():
         page.fill(f"#option-{name}", value)
+    page.wait_for_selector("section.queue h2")  # the queue is on the page, and nothing is in it yet
+    assert "Nothing is training or waiting now." in page.inner_text("section.queue")
     screenshot(page, "train", page.shots)
     page.click("#start")
     page.wait_for_url("**/#/run/from-the-form")

@@ -489,16 +489,20 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
     check_q = Query("latest", max_length=40)
 
     def tiles(generator, seed: int, n: int, columns: int, class_: int | None, truncation: float):
-        from ganvas.api import Images
+        """Tile i is the image of seed + i (what sample(1, seed + i) draws, image.png shows, and variations and
+        walks start from), all n drawn in one batch: the latent of each seed as a Latent, through render."""
+        from ganvas.latentfile import Latent
+        from ganvas.latents import gaussian_latents
 
         if seed + n - 1 > limits.seed:
             raise StudioError(400, f"seed + n must stay under {limits.seed}")
         classes = generator.info.classes
-        picked = []
-        for index in range(n):
-            chosen = class_ if class_ is not None or not classes else (index // columns) % classes
-            picked.append(generator.sample(1, seed=seed + index, class_=chosen, truncation=truncation).tensor)
-        return Images(torch.cat(picked))
+        if class_ is not None and not classes:
+            generator.sample(1, class_=class_)  # the API's own message: this generator is unconditional
+        chosen = [class_ if class_ is not None or not classes else (index // columns) % classes for index in range(n)]
+        latents = [Latent(gaussian_latents(1, generator.info.z_dim, seed + index)[0], chosen[index])
+                   for index in range(n)]
+        return generator.render(latents, truncation=truncation)
 
     @app.get("/api/runs/{name}/generator")
     def generator_info(name: str, checkpoint: str = check_q):

@@ -213,8 +213,22 @@ export async function show(page, _rest, _params, info) {
     }
   });
 
-  page.append(el("div", { class: "page-head" }, el("h1", { text: "Train" })), form);
+  const queue = el("section", { class: "queue", "aria-label": "queue" });
+  function showQueue({ queue: jobs, max_running: slots }) {
+    const waiting = jobs.filter((job) => ["queued", "starting", "training"].includes(job.state));
+    queue.replaceChildren(el("h2", { text: "Queue" }),
+      el("p", { class: "muted", text: `${slots} training${slots === 1 ? "" : "s"} at a time; the others wait here, ` +
+                                      "in order." }),
+      waiting.length ? el("ol", {}, ...waiting.map((job) => el("li", { dataset: { job: job.id } },
+        el("a", { href: `#/run/${encodeURIComponent(job.run)}`, text: job.run }), ` · ${job.kind} · ${job.state}`)))
+        : el("p", { class: "muted", text: "Nothing is training or waiting now." }));
+  }
+  const source = new EventSource("/api/stream");
+  source.addEventListener("runs", (event) => showQueue({ ...JSON.parse(event.data),
+                                                         max_running: info?.max_running ?? 1 }));
+
+  page.append(el("div", { class: "page-head" }, el("h1", { text: "Train" })), form, queue);
   fill();
   showKind();
-  return null;
+  return { cleanup: () => source.close() };
 }
