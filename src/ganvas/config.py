@@ -93,6 +93,10 @@ class TrainConfig:
     precision: str = option("fp32", "bf16: mixed precision, 1.3-2x faster for conv models on GPUs and CPUs with "
                                     "AMX/AVX512-BF16; auto: bf16 where the device runs it natively",
                             group="strategy", choices=("fp32", "bf16", "auto"))
+    compile: bool = option(False, "torch.compile both networks: faster steps on GPUs after a warm-up of a minute or "
+                                  "so (docs/performance.md); not with gradient penalties", group="strategy")
+    channels_last: bool = option(False, "keep the conv models' images and weights channels-last (NHWC), the layout "
+                                        "GPU tensor cores and oneDNN prefer", group="strategy")
     # optimisation: Adam for both networks
     batch_size: int = option(128, "images per batch", group="model")
     lr_g: float = option(2e-4, "generator learning rate", group="model")
@@ -340,6 +344,10 @@ def validate(config: TrainConfig) -> TrainConfig:
 
 def _check_strategy(config: TrainConfig) -> None:
     """Combinations that cannot work, refused before any work starts."""
+    if config.compile and (config.gp_weight or config.r1_gamma):
+        raise GanvasError(f"{named('compile')} cannot take the second derivatives a gradient penalty needs "
+                          f"(torch.compile has no double backward): drop {named('compile')}, or "
+                          f"{named('gp_weight')}/{named('r1_gamma')}")
     if config.clip_weights and config.spectral_norm:
         raise GanvasError(f"weight clipping and spectral norm both constrain D's Lipschitz constant and fight each "
                           f"other: drop {named('clip_weights')} or {named('spectral_norm')}")

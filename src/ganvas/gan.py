@@ -118,7 +118,13 @@ class GAN:
         if self.separate_d_passes and (config.gp_weight or config.r1_gamma):
             raise GanvasError(f"gradient penalties need a discriminator without batch norm; {config.model}'s has it "
                               f"(use {named('spectral_norm')}, which replaces it, or another model)")
+        if config.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         self.generator_ema = copy.deepcopy(self.generator).eval() if config.ema_decay else None
+        if config.compile:  # in place, so parameter names and checkpoints stay as they are; after the EMA's copy
+            self.generator.compile()
+            self.discriminator.compile()
         self.opt_g = make_optimizer(self.generator, config.lr_g, config, device)
         self.opt_d = make_optimizer(self.discriminator, config.lr_d, config, device)
         self._updates = {role: 0 for role in self.optimizers()}  # each optimizer's update count, for keras epsilon
@@ -142,7 +148,10 @@ class GAN:
         return self.draws.randint(0, self.num_classes, (count,), device=self.device)
 
     def d_view(self, images: torch.Tensor) -> torch.Tensor:
-        """What D sees: images after DiffAugment and instance noise, when the run uses them."""
+        """What D sees: images after DiffAugment and instance noise, when the run uses them (channels-last with
+        that option)."""
+        if self.config.channels_last and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
         if self.augment_policy:
             images = augment(images, self.augment_policy, self.draws)
         if self.config.instance_noise:
