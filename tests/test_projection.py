@@ -380,3 +380,17 @@ def test_bad_projection_settings_are_refused(plain_run):
             generator.project(target, **keywords)
     with pytest.raises(GanvasError, match="targets must be shaped"):
         project(generator.network, torch.zeros(1, 3, 28, 28))
+
+
+def test_the_projection_benchmark_runs(plain_run, tmp_path, monkeypatch, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
+    monkeypatch.setattr(sys, "argv", ["projection.py", str(plain_run), "--n", "3", "--steps", "2", "--starts", "8",
+                                      "--random", "16", "--grid", str(tmp_path / "grid.png")])
+    runpy.run_path(str(benchmarks / "projection.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "gain_over_random_db" in out and "evaluator reads the target's digit" in out
+    assert Image.open(tmp_path / "grid.png").size[0] > 0

@@ -47,13 +47,14 @@ DEFAULT_LOSS = "pixels"
 DEFAULT_STEPS = 100
 DEFAULT_STARTS = 10_000
 DEFAULT_FRAMES = 25
-LEARNING_RATE = 0.1
+LEARNING_RATE = 0.2
 RAMP_UP, RAMP_DOWN = 0.05, 0.25  # shares of the steps: learning-rate warm-up and cosine decay (StyleGAN2's)
 NOISE, NOISE_RAMP = 0.05, 0.75  # latent noise, fading out (quadratically) over this share of the steps
-PRIOR_WEIGHT = 0.01  # weight of (|z| / sqrt(z_dim) - 1)^2
+PRIOR_WEIGHT = 0.1  # weight of (|z| / sqrt(z_dim) - 1)^2
 PIXEL_SCALES = (1, 2, 4)
 SSIM_WEIGHT = 0.5
 FEATURE_WEIGHT = 0.05
+PRUNE_AT = 0.25  # share of the steps after which each target keeps only its best candidate
 BATCH = 1024  # candidates optimised together; Adam and eval-mode networks keep each candidate independent
 BANK_BATCH = 1000
 
@@ -144,6 +145,15 @@ class Loss:
             with torch.no_grad():
                 self.wanted = self.tap.features(targets, labels)
             self.feature_scale = [f.pow(2).flatten(1).mean(1).mean().clamp_min(1e-8) for f in self.wanted]
+
+    def rows(self, rows: torch.Tensor) -> "Loss":
+        """The same loss for some of its targets."""
+        part = object.__new__(Loss)
+        part.__dict__.update(self.__dict__)
+        part.seen, part.pooled = self.seen[rows], [pooled[rows] for pooled in self.pooled]
+        if self.tap is not None:
+            part.wanted = [wanted[rows] for wanted in self.wanted]
+        return part
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         seen = visible(images)
@@ -252,10 +262,13 @@ def project(generator: nn.Module, targets: torch.Tensor, *, steps: int = DEFAULT
 
     class_index: a conditional generator's class to keep (None: it is found too). candidates: starts optimised
     per target (default: for a conditional generator looking for the class, its 3 nearest classes; else the 2
-    nearest latents). on_step(done, total) is called after every optimisation step of every batch (for progress
-    bars). Deterministic for a seed, and each target's result does not depend on the other targets.
+    nearest latents); after PRUNE_AT of the steps only each target's best one goes on. on_step(done, total) is
+    called after every optimisation step of every batch (for progress bars). Deterministic for a seed, and each
+    target's result does not depend on the other targets.
     """
     _check(generator, targets, steps, starts, frames, class_index, candidates)
+    if loss not in LOSSES or "features" in loss and discriminator is None:
+        Loss(loss, targets[:1], discriminator)  # says what is wrong, before any work
     device = next(generator.parameters()).device
     targets = targets.to(device).float()
     find_class = is_conditional(generator) and class_index is None
@@ -264,24 +277,17 @@ def project(generator: nn.Module, targets: torch.Tensor, *, steps: int = DEFAULT
         bank_z, bank_labels = random_bank(generator, starts, seed, class_index)
         chosen, _ = nearest_in_bank(generator, targets, bank_z, bank_labels, keep, distinct_labels=find_class)
         keep = chosen.shape[1]
-        flat = chosen.flatten().cpu()
-        z0 = bank_z[flat].to(device)
-        labels = None if bank_labels is None else bank_labels[flat].to(device)
-        rows = torch.arange(len(targets), device=device).repeat_interleave(keep)  # candidate -> its target
-        z, final, history = _optimise(generator, targets, rows, z0, labels, loss, discriminator, steps, frames,
-                                      seed, lr, on_step)
-        per_target = final.view(len(targets), keep)
-        winner = per_target.argmin(1) + torch.arange(len(targets), device=device) * keep
-        first = torch.arange(len(targets), device=device) * keep  # the nearest random start of all
-        best_labels = None if labels is None else labels[winner]
-        start_labels = None if labels is None else labels[first]
-        images = generate(generator, z[winner], best_labels)
-        start_images = generate(generator, z0[first], start_labels)
+        z0 = bank_z[chosen.cpu()].to(device)  # (N, keep, z_dim)
+        labels = None if bank_labels is None else bank_labels[chosen.cpu()].to(device)  # (N, keep)
+        z, labels_found, final, history = _optimise(generator, targets, z0, labels, loss, discriminator, steps,
+                                                    frames, seed, lr, on_step)
+        images = generate(generator, z, labels_found)
+        start_labels = None if labels is None else labels[:, 0]
+        start_images = generate(generator, z0[:, 0], start_labels)  # the nearest random start of all
     cpu = lambda t: None if t is None else t.cpu()  # noqa: E731
-    return ProjectionResult(z=z[winner].cpu(), labels=cpu(best_labels), images=images.cpu(),
-                            loss=per_target.min(1).values.cpu(), start_images=start_images.cpu(),
-                            start_labels=cpu(start_labels), frames=history[winner.cpu()].float() / 127.5 - 1,
-                            starts=starts)
+    return ProjectionResult(z=z.cpu(), labels=cpu(labels_found), images=images.cpu(), loss=final.cpu(),
+                            start_images=start_images.cpu(), start_labels=cpu(start_labels),
+                            frames=history.float() / 127.5 - 1, starts=starts)
 
 
 def _check(generator: nn.Module, targets: torch.Tensor, steps: int, starts: int, frames: int,
@@ -303,51 +309,86 @@ def _check(generator: nn.Module, targets: torch.Tensor, steps: int, starts: int,
             raise GanvasError(f"{named('class_')} must be from 0 to {generator.num_classes - 1}, got {class_index}")
 
 
-def _optimise(generator: nn.Module, targets: torch.Tensor, rows: torch.Tensor, z0: torch.Tensor,
-              labels: torch.Tensor | None, loss: str, discriminator: nn.Module | None, steps: int, frames: int,
-              seed: int, base_lr: float, on_step: Callable[[int, int], None] | None
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Adam on every candidate's latent, a batch of candidates at a time. Returns the latents, their final losses
-    (without the prior term) and uint8 frames of the way there, (candidates, F, C, H, W)."""
-    z_dim = z0.shape[1]
+def _optimise(generator: nn.Module, targets: torch.Tensor, z0: torch.Tensor, labels: torch.Tensor | None,
+              loss: str, discriminator: nn.Module | None, steps: int, frames: int, seed: int, base_lr: float,
+              on_step: Callable[[int, int], None] | None
+              ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Adam on every candidate's latent (z0: (N, K, z_dim), labels (N, K)), for a batch of targets at a time; after
+    PRUNE_AT of the steps each target keeps only its best candidate. Returns per target the latent, its class, its
+    final loss (without the prior term) and uint8 frames of the way there, (N, F, C, H, W)."""
+    count, keep, z_dim = z0.shape
     record_at = _frame_steps(steps, frames)
+    prune_at = round(PRUNE_AT * steps) if keep > 1 else -1
     # One noise vector per step, shared by all candidates: each still meets N(0, I) noise, and a target's result
     # does not depend on which others are projected with it.
     noise = torch.randn(steps, z_dim, generator=torch.Generator().manual_seed(seed + 1)).to(z0.device)
-    done_z, done_loss, done_frames = [], [], []
-    batches = [slice(start, start + BATCH) for start in range(0, len(z0), BATCH)]
-    for number, batch in enumerate(batches):
-        part_labels = None if labels is None else labels[batch]
-        objective = Loss(loss, targets[rows[batch]], discriminator, part_labels)
-        z = z0[batch].clone().requires_grad_(True)
+    per_batch = max(1, BATCH // keep)
+    groups = [slice(start, start + per_batch) for start in range(0, count, per_batch)]
+    found_z, found_labels, found_loss, found_frames = [], [], [], []
+    for number, group in enumerate(groups):
+        size = len(range(count)[group])
+        start_z = z0[group].reshape(-1, z_dim)
+        part_labels = None if labels is None else labels[group].reshape(-1)
+        objective = Loss(loss, targets[group].repeat_interleave(keep, 0), discriminator, part_labels)
         with torch.no_grad():
-            start_loss = objective(generate(generator, z, part_labels), part_labels)
+            start_loss = objective(generate(generator, start_z, part_labels), part_labels)
+        z = start_z.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=base_lr)
-        shots = [_snapshot(generator, z, part_labels)] if 0 in record_at else []
-        for step in range(steps):
+        shots: list[torch.Tensor] = []
+        alive = keep
+        for step in range(steps + 1):
+            if alive > 1 and (step == prune_at or step == steps):  # each target's best candidate goes on alone
+                with torch.no_grad():
+                    current = start_loss if step == 0 else objective(generate(generator, z, part_labels), part_labels)
+                rows = current.view(size, alive).argmin(1) + torch.arange(size, device=current.device) * alive
+                z, optimizer = _keep_rows(z, optimizer, rows)
+                part_labels = None if part_labels is None else part_labels[rows]
+                objective, start_z, start_loss = objective.rows(rows), start_z[rows], start_loss[rows]
+                shots = [shot[rows.cpu()] for shot in shots]
+                alive = 1
+            if step == steps:
+                break
             t = step / steps
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(t, base_lr)
+            for param_group in optimizer.param_groups:
+                param_group["lr"] = learning_rate(t, base_lr)
             strength = NOISE * max(0.0, 1.0 - t / NOISE_RAMP) ** 2
             images = generate(generator, z + strength * noise[step], part_labels)
+            if step in record_at:  # the image as the optimisation sees it now (with its noise, early on)
+                shots.append(_to_pixels(images))
             prior = (z.norm(dim=1) / math.sqrt(z_dim) - 1).pow(2)
             total = (objective(images, part_labels) + PRIOR_WEIGHT * prior).sum()
             optimizer.zero_grad(set_to_none=True)
             total.backward()
             optimizer.step()
-            if step + 1 in record_at:
-                shots.append(_snapshot(generator, z, part_labels))
             if on_step is not None:
-                on_step(number * steps + step + 1, len(batches) * steps)
+                on_step(number * steps + step + 1, len(groups) * steps)
         with torch.no_grad():
-            final_loss = objective(generate(generator, z, part_labels), part_labels)
-            # Never worse than where it started: a candidate the optimisation made worse keeps its start.
+            final_images = generate(generator, z, part_labels)
+            final_loss = objective(final_images, part_labels)
+            # Never worse than where it started: a latent the optimisation made worse goes back to its start.
             worse = final_loss > start_loss
-            z = torch.where(worse[:, None], z0[batch], z.detach())
-            done_loss.append(torch.where(worse, start_loss, final_loss))
-        done_z.append(z)
-        done_frames.append(torch.stack(shots, 1))
-    return torch.cat(done_z), torch.cat(done_loss), torch.cat(done_frames)
+            z = torch.where(worse[:, None], start_z, z.detach())
+            if worse.any():
+                final_images = generate(generator, z, part_labels)
+            shots.append(_to_pixels(final_images))
+        found_z.append(z)
+        found_labels.append(part_labels)
+        found_loss.append(torch.where(worse, start_loss, final_loss))
+        found_frames.append(torch.stack(shots, 1).cpu())
+    return (torch.cat(found_z), None if labels is None else torch.cat(found_labels), torch.cat(found_loss),
+            torch.cat(found_frames))
+
+
+def _keep_rows(z: torch.Tensor, optimizer: torch.optim.Optimizer,
+               rows: torch.Tensor) -> tuple[torch.Tensor, torch.optim.Optimizer]:
+    """The latents of `rows` as a new leaf, with an Adam that carries on from their state."""
+    kept = z.detach()[rows].clone().requires_grad_(True)
+    fresh = torch.optim.Adam([kept], lr=optimizer.param_groups[0]["lr"])
+    state = optimizer.state.get(z)
+    if state:
+        fresh.state[kept] = {"step": state["step"].clone(), "exp_avg": state["exp_avg"][rows].clone(),
+                             "exp_avg_sq": state["exp_avg_sq"][rows].clone()}
+    return kept, fresh
 
 
 def _frame_steps(steps: int, frames: int) -> set[int]:
@@ -357,9 +398,6 @@ def _frame_steps(steps: int, frames: int) -> set[int]:
     return {round(i * steps / (frames - 1)) for i in range(frames)}
 
 
-@torch.no_grad()
-def _snapshot(generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    """The current images as 8-bit pixel values (uint8, still N x C x H x W) on the CPU: small enough to keep many."""
-    images = generate(generator, z.detach(), labels).clamp(-1, 1)
-    return ((images + 1) * 127.5).round().to(torch.uint8).cpu()
-
+def _to_pixels(images: torch.Tensor) -> torch.Tensor:
+    """Images as 8-bit pixel values (uint8, still N x C x H x W) on the CPU: small enough to keep many."""
+    return ((images.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
