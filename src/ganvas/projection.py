@@ -16,8 +16,8 @@ The loss compares images as they are seen: pixels in [0, 1], colour premultiplie
 the colour of invisible pixels does not count). Its terms (`LOSSES`, docs/enhance.md has the measurements that
 chose the default):
 
-- "pixels": mean squared error at full, half and quarter resolution (coarse scales pull the shape into place
-  early, when fine detail does not yet match anywhere);
+- "pixels": mean squared error (at the resolutions in PIXEL_SCALES: full resolution only, since adding half and
+  quarter resolution measured slightly worse, on digits and on art);
 - "ssim": 1 - SSIM (Wang et al. 2004, pytorch_msssim's implementation), a structural term;
 - "features": squared distances between the discriminator's intermediate activations for the image and for the
   target, each layer divided by the target's mean squared activation there. Every checkpoint keeps its
@@ -51,7 +51,7 @@ LEARNING_RATE = 0.2
 RAMP_UP, RAMP_DOWN = 0.05, 0.25  # shares of the steps: learning-rate warm-up and cosine decay (StyleGAN2's)
 NOISE, NOISE_RAMP = 0.05, 0.75  # latent noise, fading out (quadratically) over this share of the steps
 PRIOR_WEIGHT = 0.1  # weight of (|z| / sqrt(z_dim) - 1)^2
-PIXEL_SCALES = (1, 2, 4)
+PIXEL_SCALES = (1,)  # (1, 2, 4) adds half and quarter resolution: measured no better (docs/enhance.md)
 SSIM_WEIGHT = 0.5
 FEATURE_WEIGHT = 0.05
 PRUNE_AT = 0.25  # share of the steps after which each target keeps only its best candidate
