@@ -267,6 +267,9 @@ def main() -> None:
         scores = judge.report(lambda count: generate(gan.generator, count, seed)).generated
         results["ganvas"][seed] = {"windows": windows(history, args.log_every), "seconds": seconds, "scores": scores}
         print(f"seed {seed}: ganvas {args.steps * BATCH / seconds:.0f} images/s, FID {scores['fid']:.1f}", flush=True)
+        if args.json:  # after every seed, so a long comparison cut short keeps what it measured
+            Path(args.json).write_text(json.dumps({**results, "real_floor": judge.real_floor}, indent=1,
+                                                  default=float) + "\n")
     results["real_floor"] = judge.real_floor
     report(results, seeds, args.log_every)
     if args.json:
@@ -292,11 +295,11 @@ def report(results: dict, seeds: list[int], every: int) -> None:
                         outside.append(f"{key} at steps {w * every + 1}-{(w + 1) * every}")
     print(f"\n`ganvas evaluate` measures ({len(seeds)} seeds; real floor in the last column)")
     print(f"{'metric':<18}" + "".join(f"{side + ' ' + str(s):>12}" for side in sides for s in seeds) +
-          f"{'keras':>20}{'ganvas':>20}{'floor':>9}")
+          f"{'keras':>22}{'ganvas':>22}{'floor':>9}")
     for key in METRICS:
         row = {side: [results[side][s]["scores"][key] for s in seeds] for side in sides}
         print(f"{key:<18}" + "".join(f"{v:>12.3f}" for side in sides for v in row[side]) +
-              "".join(f"{f'[{min(v):.3f}, {max(v):.3f}]':>20}" for v in row.values()) +
+              "".join(f"{f'[{min(v):.3f}, {max(v):.3f}]':>22}" for v in row.values()) +
               f"{results['real_floor'][key]:>9.3f}")
         if not min(row["keras"]) <= statistics.fmean(row["ganvas"]) <= max(row["keras"]):
             outside.append(f"{key} (seed mean {statistics.fmean(row['ganvas']):.3f})")
