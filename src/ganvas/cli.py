@@ -282,17 +282,23 @@ def without_launch_options(arguments: list[str]) -> list[str]:
     return kept
 
 
-def run_sample(args: argparse.Namespace) -> None:
-    generator = ganvas.load(args.target, args.device)
-    images = generator.sample(args.n, args.seed, args.class_index, args.truncation, latent=args.latent)
-    out = args.out or (None if args.out_dir or args.npy else Path("sample.png"))
+def save_as_asked(images, out: Path | None, out_dir: Path | None, default: Path | None) -> list[str]:
+    """A grid at `out` and/or one PNG per image in `out_dir`; with neither, a grid at `default`. Says what it wrote."""
+    out = out or (None if out_dir else default)
     written = []
     if out:
         images.save(out)
         written.append(str(out))
-    if args.out_dir:
-        images.save_each(args.out_dir)
-        written.append(f"{args.out_dir}/ ({len(images)} files)")
+    if out_dir:
+        images.save_each(out_dir)
+        written.append(f"{out_dir}/ ({len(images)} files)")
+    return written
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    generator = ganvas.load(args.target, args.device)
+    images = generator.sample(args.n, args.seed, args.class_index, args.truncation, latent=args.latent)
+    written = save_as_asked(images, args.out, args.out_dir, None if args.npy else Path("sample.png"))
     if args.npy:
         images.save(args.npy)
         written.append(f"{args.npy} {images.pixels.shape}")
@@ -317,14 +323,7 @@ def run_variations(args: argparse.Namespace) -> None:
     generator = ganvas.load(args.target, args.device)
     images = generator.variations(args.seed, args.n, args.strength, args.class_index, args.truncation,
                                   latent=args.latent)
-    out = args.out or (None if args.out_dir else Path("variations.png"))
-    written = []
-    if out:
-        images.save(out)
-        written.append(str(out))
-    if args.out_dir:
-        images.save_each(args.out_dir)
-        written.append(f"{args.out_dir}/ ({args.n} files)")
+    written = save_as_asked(images, args.out, args.out_dir, Path("variations.png"))
     print(f"{args.latent or f'seed {args.seed}'} and {args.n - 1} variations (strength {args.strength}) from "
           f"{generator.info.path} (step {generator.info.step}): {', '.join(written)}")
 
@@ -332,14 +331,7 @@ def run_variations(args: argparse.Namespace) -> None:
 def run_blend(args: argparse.Namespace) -> None:
     generator = ganvas.load(args.target, args.device)
     images = generator.blend(args.first, args.second, args.ratios, args.class_index, args.truncation)
-    out = args.out or (None if args.out_dir else Path("blend.png"))
-    written = []
-    if out:
-        images.save(out)
-        written.append(str(out))
-    if args.out_dir:
-        images.save_each(args.out_dir)
-        written.append(f"{args.out_dir}/ ({len(images)} files)")
+    written = save_as_asked(images, args.out, args.out_dir, Path("blend.png"))
     print(f"{len(images)} mixes of {args.first} and {args.second} (ratios {','.join(f'{r:g}' for r in args.ratios)}) "
           f"from {generator.info.path} (step {generator.info.step}): {', '.join(written)}")
 
