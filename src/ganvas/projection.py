@@ -10,7 +10,8 @@ on a CPU, with nothing to download:
 2. Optimise every candidate's latent with Adam: the learning rate warms up over the first 5 % of the steps and
    decays along a cosine over the last 25 %; noise added to the latent fades out over the first 75 %; a prior
    term keeps |z| near sqrt(z_dim), where N(0, I) latents, and so everything the generator was trained on, lie.
-3. Keep each target's candidate with the lowest final loss.
+   After PRUNE_AT of the steps each target goes on with its best candidate alone (its Adam state kept).
+3. Keep each target's best latent; one the optimisation made worse than its start goes back to the start.
 
 The loss compares images as they are seen: pixels in [0, 1], colour premultiplied by alpha for RGBA models (so
 the colour of invisible pixels does not count). Its terms (`LOSSES`, docs/enhance.md has the measurements that
