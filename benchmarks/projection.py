@@ -130,7 +130,8 @@ def main() -> None:
     for key, value in result.items():
         print(f"{key:>26}  {value}")
     if "evaluator_agrees" in result:
-        bars = [("evaluator reads the target's digit", result["evaluator_agrees"] >= 0.9, f"{result['evaluator_agrees']:.1%} (>= 90%)"),
+        bars = [("evaluator reads the target's digit", result["evaluator_agrees"] >= 0.9,
+                 f"{result['evaluator_agrees']:.1%} (>= 90%)"),
                 ("PSNR over the best random samples", result["gain_over_random_db"] >= 3,
                  f"{result['gain_over_random_db']:+.2f} dB (>= +3 dB)"),
                 ("time for all", project_s <= 60 * len(projections) / 1000, f"{project_s:.1f} s for {len(projections)} "

@@ -170,7 +170,8 @@ def test_targets_are_fitted_exactly_as_training_images_are(tmp_path):
             trained = load_image_folder(folder, 16, fit=fit, channels=channels, background=background).images
             fitted = load_targets([folder / "a.png"], shape, fit, background)
             assert torch.equal(((fitted.images + 1) * 127.5).round().to(torch.uint8), trained)
-            assert fitted.notes == [f"a: 60x40 fitted to 16x16 ({'its centre square' if fit == 'crop' else 'padded to a square'})"]
+            how = "its centre square" if fit == "crop" else "padded to a square"
+            assert fitted.notes == [f"a: 60x40 fitted to 16x16 ({how})"]
 
 
 def test_an_unreadable_target_is_named_and_the_others_are_still_projected(plain_run, tmp_path, capsys):
@@ -251,7 +252,8 @@ def test_latent_files_with_the_wrong_length_nans_or_junk_get_a_clear_error(saved
 def test_a_latent_from_another_model_or_other_weights_is_refused(saved_latent, cond_run, digits, tmp_path):
     generator, path = saved_latent
     other_model = ganvas.load(cond_run)
-    with pytest.raises(GanvasError, match="belongs to another model \\(mlp with z_dim 100, 1x28x28 images, from .*\\), not this one "
+    with pytest.raises(GanvasError, match="belongs to another model \\(mlp with z_dim 100, 1x28x28 images, from .*\\), "
+                                          "not this one "
                                           "\\(resnet-cond with z_dim 100, 1x28x28 images, 10 classes\\)"):
         other_model.blend(path, 3)
     retrained = ganvas.train(run=tmp_path / "again", data_dir=str(digits), steps=2, seed=1, **TINY)

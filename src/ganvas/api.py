@@ -512,8 +512,9 @@ class Generator:
         device = next(self.network.parameters()).device
         judge = judge_for(data, own_images=config.data is not None, count=n, device=device)
         report = judge.report(lambda count: generate(self.network, count, seed))
-        return Evaluation(self.checkpoint.path, self.checkpoint.step, data.name, judge.measures, judge.labels,
-                          report, requested=n)
+        name = f"{data.name} held-out" if holdout else data.name
+        return Evaluation(self.checkpoint.path, self.checkpoint.step, name, judge.measures, judge.labels, report,
+                          requested=n)
 
 
 @dataclasses.dataclass
@@ -762,8 +763,8 @@ class Projections(list):
 
     def grid(self) -> Images:
         """Targets (first row) above their projections (second row)."""
-        return Images(torch.cat([torch.cat([p.target.tensor for p in self]), torch.cat([p.image.tensor for p in self])]),
-                      columns=len(self))
+        targets, images = (torch.cat([getattr(p, part).tensor for p in self]) for part in ("target", "image"))
+        return Images(torch.cat([targets, images]), columns=len(self))
 
     def _repr_png_(self) -> bytes:
         return self.grid()._repr_png_()
