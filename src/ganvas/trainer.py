@@ -256,8 +256,9 @@ def _train_beside_the_main_process(config: TrainConfig, run_dir: Path, processes
     step, checkpoint = start
     if checkpoint is not None:
         gan.restore(ckpt.load_checkpoint(checkpoint))
-    loop = Loop(gan, sampler, RunFiles(run_dir), QualityMonitor(None, config, RunFiles(run_dir), None, Broadcast([])),
-                Broadcast([]), config, target_steps(config, sampler), StopRequests(run_dir, None), processes)
+    files, silent = RunFiles(run_dir), Broadcast([])  # read, never written, by this process
+    loop = Loop(gan, sampler, files, QualityMonitor(None, config, files, None, silent), silent, config,
+                target_steps(config, sampler), StopRequests(run_dir, None), processes)
     return loop.run(step, step if checkpoint is not None else None)
 
 
