@@ -180,3 +180,22 @@ def test_bf16_mixed_precision_trains_in_bfloat16_and_keeps_float32_weights(tiny_
     real = torch.rand(16, 1, 28, 28) * 2 - 1
     stats = gan.train_step(0, lambda i: (real, None))
     assert all(torch.isfinite(v) for v in stats.values()) and all(p.dtype == torch.float32 for p in gan.generator.parameters())
+
+
+def test_bf16_separate_d_updates_use_the_weights_the_update_before_left(tiny_config):
+    """Autocast caches its bf16 copy of each weight for a whole region: the update on the generated batch must still
+    see the weights the update on the real batch left, as in fp32."""
+    import copy
+
+    from ganvas.gan import GAN
+
+    gan = GAN(tiny_config.replace(precision="bf16", d_step="separate"), (1, 28, 28), torch.device("cpu"))
+    seen, after_update = [], []
+    gan.discriminator.register_forward_hook(lambda module, args, output: seen.append((args[0], output)))
+    gan.opt_d.register_step_post_hook(lambda *_: after_update.append(copy.deepcopy(gan.discriminator)))
+    real = torch.rand(16, 1, 28, 28) * 2 - 1
+    gan.train_step(0, lambda i: (real, None))
+    fake_images, fake_logits = seen[1]  # D on the real batch, D on the generated batch, then G's step through D
+    with gan._autocast():
+        expected = after_update[0](fake_images)
+    assert torch.equal(fake_logits, expected)

@@ -272,6 +272,11 @@ class GAN:
             for group in optimizer.param_groups:
                 group["eps"] = eps
         optimizer.step()
+        if self.bf16:
+            # Autocast keeps its bf16 copy of each weight until the autocast region ends, whatever happens to the
+            # weight: without this, a forward after an update in the same region (d_step separate's update on the
+            # generated batch) would run the weights from before the update.
+            torch.clear_autocast_cache()
 
     def _generator_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         # Freezing D skips its weight gradients; G still gets gradients through D's activations.
