@@ -19,9 +19,10 @@ def run_benchmark(name: str, *args: str, monkeypatch) -> None:
 
 def test_throughput_benchmark_runs(monkeypatch, capsys):
     run_benchmark("throughput.py", "--steps", "1", "--rounds", "1", "--batch-size", "8", "--ablate",
-                  monkeypatch=monkeypatch)
+                  "--precision", "bf16", "--profile", monkeypatch=monkeypatch)
     out = capsys.readouterr().out
-    assert "x plain" in out and "plain + fused Adam" in out
+    assert "x plain" in out and "plain + fused Adam" in out and "matmuls alone" in out
+    assert "precision casts" in out and "the speed of its matrix multiplies alone" in out
 
 
 def test_art_throughput_benchmark_runs(monkeypatch, capsys):
@@ -38,14 +39,16 @@ def test_evaluate_speed_benchmark_runs(tmp_path, monkeypatch, capsys):
     assert "one evaluation (reference cached)" in capsys.readouterr().out
 
 
-def test_the_plain_loop_runs_the_same_procedure_as_the_seed_step(monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_plain_loop_runs_the_same_procedure_as_the_seed_step(precision, monkeypatch):
     """The throughput ratio compares one algorithm written two ways: from the same start, on the same batches, the
-    plain port and ganvas's step end with the same weights."""
+    plain port and ganvas's step end with the same weights (in bf16 too: both under autocast)."""
     import torch
 
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     throughput = runpy.run_path(str(BENCHMARKS / "throughput.py"))
-    plain, ours = throughput["make_gan"](fused=False), throughput["make_gan"](fused=True)
+    plain = throughput["make_gan"](fused=False, precision=precision)
+    ours = throughput["make_gan"](fused=True, precision=precision)
     real = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
     for _ in range(3):
         throughput["plain_step"](plain, real)
