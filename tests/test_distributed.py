@@ -116,3 +116,31 @@ def test_killing_one_process_ends_the_run_with_a_clear_error_and_an_intact_check
     latest = ckpt.step_checkpoints(run_dir)[-1]
     assert ckpt.load_checkpoint(latest).step > 0 and ganvas.load(run_dir).sample(2).pixels.shape[0] == 2
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")], "no partial checkpoint"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_launchers_meeting_at_a_rendezvous_train_one_run_as_two_nodes(mnist_dir, tmp_path):
+    """docs/distributed.md's many-machines command, with both "machines" on this one: two `ganvas train --nnodes 2
+    --rdzv-endpoint` launchers, one process each, form one 2-process run equal to a 1-process run."""
+    single = one_process(mnist_dir, "--steps", "4", "--checkpoint-every", "4", "--run", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    nodes = ["--nproc-per-node", "1", "--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{free_port()}"]
+    command = [sys.executable, "-m", "ganvas", "train", *TRAIN, "--steps", "4", "--checkpoint-every", "4", *nodes,
+               "--run", str(tmp_path / "nodes")]
+    launchers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=environment(mnist_dir)) for _ in range(2)]
+    try:
+        results = [launcher.communicate(timeout=240) for launcher in launchers]
+    finally:
+        for launcher in launchers:
+            launcher.kill()
+    assert all(launcher.returncode == 0 for launcher in launchers), [err for _, err in results]
+    assert "on 2 processes" in (tmp_path / "nodes" / "train.log").read_text()
+    assert_close(tmp_path / "one", tmp_path / "nodes")
