@@ -1,11 +1,14 @@
-"""Training throughput of the `art` preset on RGBA images at 32 and 64 px: bf16 and no-augmentation against fp32.
+"""Training throughput of the `art` preset on RGBA images at 32 and 64 px: bf16, channels-last, torch.compile and
+no-augmentation against fp32.
 
     python benchmarks/art_throughput.py                   # a 100-image set at 32 and 64 px
     python benchmarks/art_throughput.py --sizes 64 --images 2000
+    python benchmarks/art_throughput.py --compile         # also torch.compile (about a minute of compiling each)
 
 For each size, the preset's own settings for a set of --images images (fp32, DiffAugment
 as the preset picks it) are the baseline; the same step in bf16 mixed precision and the
-same step without DiffAugment are measured in the same run, interleaved over several
+same step with channels-last images and weights (the GPU path's layout), and the same step without
+DiffAugment are measured in the same run, interleaved over several
 rounds, and reported as ratios to the baseline (docs/performance.md).
 """
 
@@ -20,7 +23,9 @@ from ganvas.config import preset_config
 from ganvas.gan import GAN
 from timing import interleaved, print_against  # benchmarks/timing.py: a script's folder is on sys.path
 
-VARIANTS = {"art preset (fp32)": {}, "bf16": {"precision": "bf16"}, "no DiffAugment": {"augment": ""}}
+VARIANTS = {"art preset (fp32)": {}, "bf16": {"precision": "bf16"}, "channels-last": {"channels_last": True},
+            "bf16, channels-last": {"precision": "bf16", "channels_last": True}, "no DiffAugment": {"augment": ""}}
+COMPILED = {"compiled": {"compile": True}, "bf16, compiled": {"precision": "bf16", "compile": True}}
 
 
 def images_per_second(size: int, image_count: int, changes: dict, steps: int, warmup: int = 3) -> float:
@@ -42,14 +47,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurements per variant")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--compile", action="store_true", help="also torch.compile (compiled during the warm-up)")
     args = parser.parse_args()
+    variants = {**VARIANTS, **(COMPILED if args.compile else {})}
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, art preset for {args.images} RGBA images, "
           f"{args.steps} steps x {args.rounds} rounds (median, min-max)")
     for size in map(int, args.sizes.split(",")):
-        results = interleaved(VARIANTS, args.rounds,
-                              lambda name: images_per_second(size, args.images, VARIANTS[name], args.steps))
+        results = interleaved(variants, args.rounds,
+                              lambda name: images_per_second(size, args.images, variants[name], args.steps))
         print_against(results, "art preset (fp32)", "the preset", prefix=f"{size:>3} px  ")
 
 
