@@ -127,6 +127,13 @@ def task_input(task: str, targets: torch.Tensor, draws: SampleNoise | None) -> t
     raise ValueError(task)
 
 
+def examples_input(task: str, images: torch.Tensor, seed: int) -> torch.Tensor:
+    """G's inputs for fixed examples, the same every time (inpainting's holes drawn from the seed)."""
+    if task in FOLDER_TASKS:
+        return task_input(task, images, SampleNoise(torch.Generator().manual_seed(seed)))
+    return images
+
+
 def input_channels(task: str, target_channels: int) -> int:
     return {"sketch": 1, "inpaint": target_channels + 1}.get(task, target_channels)
 
@@ -433,11 +440,7 @@ class Translator:
         return out
 
     def example_inputs(self) -> torch.Tensor:
-        """G's inputs for the examples, the same every time (inpainting's holes from a fixed seed)."""
-        first, _ = self.data.examples
-        if self.data.task in FOLDER_TASKS:
-            return task_input(self.data.task, first, SampleNoise(torch.Generator().manual_seed(self.config.seed)))
-        return first
+        return examples_input(self.data.task, self.data.examples[0], self.config.seed)
 
     def grid(self) -> tuple[torch.Tensor, int]:
         """Rows of examples, each input | output | target (cyclegan: a | a2b | a2b2a, then b | b2a | b2a2b)."""
@@ -580,3 +583,120 @@ def translation_session(config: TrainConfig, processes: Processes, device: torch
         return TranslationJudge(inputs, data.examples[1]), lambda: translator.translate(inputs)
 
     return Session(data.dataset, translator, data.sampler, translator.grid, judge, notes=data.notes)
+
+
+# --- using a trained translator -----------------------------------------------------------------------------
+
+MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+DIRECTIONS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
+
+
+def load_translator_networks(target: str | Path, device: str = "cpu") -> tuple[dict[str, nn.Module], ckpt.Checkpoint]:
+    """The generators of an image-to-image checkpoint (a checkpoint folder, a run folder's latest, or RUN:NAME),
+    in eval mode; recipes and weights checked (on the meta device) before anything is built for real."""
+    from ganvas.devices import resolve_device
+
+    checkpoint = ckpt.load_checkpoint(ckpt.resolve_checkpoint(target))
+    if checkpoint.kind != KIND:
+        raise GanvasError(f"{checkpoint.path} is a {checkpoint.kind} GAN, not an image translator: train one with "
+                          f"{named('task')} (upscale, colorize, sketch, inpaint, paired or cyclegan)")
+    networks = {}
+    for role in DIRECTIONS.values():
+        recipe = checkpoint.networks.get(role)
+        if recipe is None:
+            continue
+        try:
+            with torch.device("meta"):
+                skeleton = build_network(recipe)
+        except GanvasError as err:
+            raise ckpt.CheckpointError(f"{checkpoint.path}/{ckpt.META_FILE} has an unusable {role} recipe "
+                                       f"({err.args[0]}); use another checkpoint") from None
+        weights = checkpoint.weights(role)
+        ckpt.check_weights_fit(skeleton, weights, role, checkpoint.path)
+        network = build_network(recipe)
+        network.load_state_dict(weights)
+        networks[role] = network.to(resolve_device(device)).eval()
+    if "generator_a2b" not in networks:
+        raise ckpt.CheckpointError(f"{checkpoint.path} has no generator_a2b; use another checkpoint")
+    return networks, checkpoint
+
+
+def read_for(path: str | Path, channels: int, background: str | None) -> torch.Tensor:
+    """An image file as (1, channels, H, W) in [-1, 1], converted as training converted its images."""
+    from PIL import Image
+
+    from ganvas.data.folder import read_image
+
+    try:
+        image = read_image(path, 2 ** 15)  # no smaller draft of a JPEG
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist") from None
+    except Exception as err:  # Pillow raises many types on bad data
+        raise DataError(f"{path} cannot be read as an image ({type(err).__name__}: {err})") from None
+    mode = MODES[channels]
+    if background is not None and mode not in ("LA", "RGBA"):
+        from PIL import ImageColor
+
+        canvas = Image.new("RGBA", image.size, (*ImageColor.getrgb(background)[:3], 255))
+        canvas.alpha_composite(image.convert("RGBA"))
+        image = canvas
+    pixels = np.asarray(image.convert(mode), dtype=np.uint8).reshape(image.height, image.width, -1)
+    return to_model_range(torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None])
+
+
+def enhance_input(task: str, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """What G takes for an image given to `ganvas enhance`: upscale: the image itself enlarged x4 by bicubic
+    (the output is 4 times its size); colorize: its greyscale; sketch: its edges; inpaint: the image with holes
+    where `mask` (1, 1, H, W bool) is true, or where it is fully transparent; paired and cyclegan: itself."""
+    if task == "upscale":
+        return bicubic_upscaled(image)
+    if task == "colorize":
+        return greyscale(image)
+    if task == "sketch":
+        return edge_map(image)
+    if task == "inpaint":
+        if mask is None:
+            _, alpha = colour_part(image)
+            if alpha is None:
+                raise GanvasError(f"inpainting needs to know where the holes are: give a {named('mask')} image "
+                                  "(white on the holes)")
+            mask = alpha <= -1
+        if mask.shape[-2:] != image.shape[-2:]:
+            mask = F.interpolate(mask.float(), size=image.shape[-2:], mode="nearest") > 0.5
+        return with_holes(image, mask)
+    return image
+
+
+def read_mask(path: str | Path) -> torch.Tensor:
+    """A mask image as (1, 1, H, W) bool: true where it is light (the holes to fill)."""
+    return read_for(path, 1, "black") > 0
+
+
+def evaluate_pairs(network: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, dict[str, float]]:
+    """L1, PSNR and SSIM of the translations of `inputs` against `targets`, beside the inputs themselves as the
+    output (the baseline: for upscaling that is bicubic interpolation)."""
+    outputs = torch.cat([network(inputs[i:i + 64]).float() for i in range(0, len(inputs), 64)])
+    baseline = shown_as(inputs, targets.shape[1])
+    return {name: {"translated": measure(outputs, targets), "baseline": measure(baseline, targets)}
+            for name, measure in (("l1", l1_distance), ("psnr", psnr), ("ssim", ssim))}
+
+
+def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Tensor, target_set: ImageDataset,
+                      count: int) -> dict[str, dict[str, float]]:
+    """Thumbnail precision and recall of the translations of `sources` against the target folder, beside the
+    untranslated sources (the baseline) and other real target images (the floor), and the cycle error."""
+    from ganvas.metrics.pixels import NEIGHBOURS, PixelJudge
+
+    if min(count, len(sources)) <= NEIGHBOURS:
+        raise GanvasError(f"precision and recall need more than {NEIGHBOURS} images of each folder, held out of "
+                          f"training: train with {named('holdout')} {NEIGHBOURS + 1} or more (and {named('n')} as many)")
+    judge = PixelJudge(target_set, min(count, len(sources)))
+    sources = sources[:judge.count]
+    outputs = torch.cat([forward(sources[i:i + 64]).float() for i in range(0, len(sources), 64)])
+    back = torch.cat([backward(outputs[i:i + 64]).float() for i in range(0, len(outputs), 64)])
+    translated, untouched = judge.judge(outputs), judge.judge(shown_as(sources, outputs.shape[1]))
+    floor = judge.real_floor
+    scores = {name: {"translated": translated[name], "baseline": untouched[name], "floor": floor[name]}
+              for name in ("precision", "recall")}
+    scores["cycle_l1"] = {"translated": l1_distance(back, sources)}
+    return scores
