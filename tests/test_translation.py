@@ -386,7 +386,7 @@ def test_noise_models_and_noise_options_are_refused_for_translation(folder):
     data = load_translation_data(data_config, torch.device("cpu"))
     with pytest.raises(GanvasError, match="needs an image-to-image model"):
         Translator(data_config.replace(model="dcgan"), data, torch.device("cpu"))
-    with pytest.raises(GanvasError, match="belong to noise-to-image GANs"):
+    with pytest.raises(GanvasError, match="only for noise-to-image GANs"):
         Translator(data_config.replace(ema_decay=0.99), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="multiple of 16"):
         Translator(data_config.replace(size=24), data, torch.device("cpu"))

@@ -279,7 +279,9 @@ def run_train(args: argparse.Namespace) -> None:
                        **given)
     result = run.wait()
     if result.main_process:  # with several processes, the others say nothing
-        print(f"trained {result.run_dir} to step {result.step}; sample with `ganvas sample {result.run_dir}`")
+        use = "enhance" if result.kind == "image-to-image" else "sample"
+        print(f"trained {result.run_dir} to step {result.step}; {use} with `ganvas {use} {result.run_dir}"
+              f"{' IMAGE... --out DIR' if use == 'enhance' else ''}`")
 
 
 LAUNCH_OPTIONS = ("--nproc-per-node", "--nnodes", "--rdzv-endpoint")

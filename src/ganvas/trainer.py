@@ -43,7 +43,7 @@ from ganvas.events import (Alarm, CheckpointSaved, Event, Listener, Note, Progre
                            SamplesWritten, Started, StepStats, Stopped)
 from ganvas.files import append_text, atomic_write_bytes, atomic_write_text, is_temporary
 from ganvas.images import to_uint8, write_grid
-from ganvas.kinds import Session, Trainee, set_up
+from ganvas.kinds import Session, Trainee, kind_of, set_up
 from ganvas.listeners import EventLog, TensorBoardLog, TrainLog
 from ganvas.metrics.alarms import AlarmBoard, discriminator_overpowering
 from ganvas.metrics.quality import Judge
@@ -182,6 +182,7 @@ class TrainResult:
     stopped_by: str  # a key of events.STOP_REASONS
     checkpoint: Path
     main_process: bool = True  # False in the other processes of a run trained on several
+    kind: str = ckpt.NOISE_TO_IMAGE  # what it trains (kinds.kind_of)
 
 
 def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_checkpoint: str | Path | None = None,
@@ -364,11 +365,13 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
     if config.minutes:
         length = (length + " or " if length else "") + f"for {config.minutes:g} min"
     task = "" if config.task == "generate" else f"task {config.task}, "
+    augmented = "" if not config.augment else (f", DiffAugment {config.augment}" if config.task == "generate"
+                                                else f", pairs augmented by {config.augment}")
     return (f"preset {config.preset}, {task}model {config.model}, loss {config.loss}, "
             f"{dataset.name}{'' if config.data else ' ' + config.split} "
             f"({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}"
             f"{f', {config.holdout} held out' if config.holdout else ''}), "
-            f"batch {config.batch_size}{', DiffAugment ' + config.augment if config.augment else ''}, {length}")
+            f"batch {config.batch_size}{augmented}, {length}")
 
 
 class QualityMonitor:
@@ -509,7 +512,7 @@ class Loop:
         if stopped_by == "stop_request" and self.writes:
             clear_stop_request(run_dir)
         self.processes.barrier()  # the others return once the main process has saved
-        return TrainResult(run_dir, step, stopped_by, _latest(run_dir), self.writes)
+        return TrainResult(run_dir, step, stopped_by, _latest(run_dir), self.writes, kind_of(config))
 
     def _shard(self, batch: Batch) -> Batch:
         """This process's part of a global batch (all of it with one process)."""

@@ -51,7 +51,8 @@ POOL_SIZE = 50  # CycleGAN's history of generated images (Shrivastava et al. 201
 GRID_EXAMPLES = 16
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
 CANNY_THRESHOLDS = (0.1, 0.2)  # kornia's defaults, on images in [0, 1]
-NOT_FOR_TRANSLATION = ("ema_decay", "gp_weight", "r1_gamma", "clip_weights", "instance_noise")
+NOT_FOR_TRANSLATION = ("ema_decay", "gp_weight", "r1_gamma", "clip_weights", "instance_noise", "compile",
+                       "channels_last")
 
 
 # --- inputs made from images --------------------------------------------------------------------------------
@@ -280,8 +281,8 @@ def check_translation_config(config: TrainConfig, processes: Processes) -> None:
                           f"({named('model', 'unet')}); {config.model!r} makes images from noise")
     given = [name for name in NOT_FOR_TRANSLATION if getattr(config, name)]
     if given:
-        raise GanvasError(f"{', '.join(named(name) for name in given)} belong to noise-to-image GANs, not "
-                          f"{named('task', config.task)}: drop them")
+        raise GanvasError(f"{', '.join(named(name) for name in given)}: not available for "
+                          f"{named('task', config.task)}, only for noise-to-image GANs; drop them")
     if config.n_critic != 1 or config.d_step != "joint":
         raise GanvasError(f"translation takes one joint D update per G update: drop {named('n_critic')} and "
                           f"{named('d_step')}")
