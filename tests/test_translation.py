@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 import ganvas
+import ganvas.api
 from ganvas import checkpoint as ckpt
 from ganvas.config import preset_config
 from ganvas.errors import CheckpointError, DataError, GanvasError
@@ -397,3 +398,35 @@ def test_a_task_with_no_preset_takes_its_own():
 
     config = new_run_config({"task": "colorize", "data": "x", "size": 32}, count_images=lambda c: 500)
     assert config.preset == "colorize" and config.model == "unet" and config.holdout == 50
+
+
+# --- the guide -------------------------------------------------------------------------------------------------
+
+def test_the_translate_guide_runs_as_written(tmp_path, monkeypatch):
+    """docs/translate.md's Python runs as written on two tiny folders named as in the guide, cut to a few steps."""
+    import re
+    from pathlib import Path
+
+    names = [f"e{i:02d}" for i in range(12)]
+    write_folder(tmp_path / "emoji" / "google", names)
+    write_folder(tmp_path / "emoji" / "twitter", names, seed=50)
+    Image.fromarray(picture(3, 4, side=20), "RGBA").save(tmp_path / "small.png")
+    Image.fromarray(picture(4, 4, side=48), "RGBA").save(tmp_path / "cat.png")
+    monkeypatch.chdir(tmp_path)
+    real_train = ganvas.api.train
+
+    def quick_train(*args, **options):
+        options.update(steps=2, minutes=None, width=8, progress=False, log_every=1, sample_every=2,
+                       checkpoint_every=2, eval_every=2, holdout=4)
+        return real_train(*args, **options)
+
+    monkeypatch.setattr(ganvas.api, "train", quick_train)
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "translate.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", guide, flags=re.S)
+    assert blocks
+    namespace: dict = {}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"docs/translate.md block {number}", "exec"), namespace)
+    assert namespace["larger"].tensor.shape == (1, 4, 80, 80)
+    assert Image.open(tmp_path / "x4" / "small.png").size == (80, 80)
+    assert (tmp_path / "enhanced" / "cat.png").is_file()
