@@ -189,9 +189,11 @@ def test_paired_folders_may_differ_in_channels(tmp_path):
 
 # --- training --------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("task", ["upscale", "inpaint", "cyclegan"])
+@pytest.mark.parametrize("task", ["upscale", "colorize", "sketch", "inpaint", "paired", "cyclegan"])
 def test_a_training_step_moves_every_network(task, folder, two_folders):
-    config = config_for(task, *(two_folders if task == "cyclegan" else (folder,)), holdout=0)
+    if task == "sketch":
+        pytest.importorskip("kornia")
+    config = config_for(task, *(two_folders if task in ("paired", "cyclegan") else (folder,)), holdout=0)
     data = load_translation_data(config, torch.device("cpu"))
     translator = Translator(config, data, torch.device("cpu"))
     before = {role: weights(net) for role, net in translator.nets.items()}
@@ -430,3 +432,24 @@ def test_the_translate_guide_runs_as_written(tmp_path, monkeypatch):
     assert namespace["larger"].tensor.shape == (1, 4, 80, 80)
     assert Image.open(tmp_path / "x4" / "small.png").size == (80, 80)
     assert (tmp_path / "enhanced" / "cat.png").is_file()
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="needs torch.distributed with gloo")
+def test_pix2pix_trains_on_two_processes_and_cyclegan_is_refused_there(folder, two_folders, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GANVAS_DIST_TIMEOUT_S": "20"}
+    common = ["--size", "16", "--width", "8", "--batch-size", "4", "--steps", "4", "--log-every", "2",
+              "--eval-every", "2", "--holdout", "2", "--no-progress", "--device", "cpu", "--nproc-per-node", "2"]
+    done = subprocess.run([sys.executable, "-m", "ganvas", "train", "--task", "inpaint", "--data", str(folder),
+                           "--run", str(tmp_path / "two"), *common], capture_output=True, text=True,
+                          env=environment, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "on 2 processes" in (tmp_path / "two" / "train.log").read_text()
+    assert ckpt.step_checkpoints(tmp_path / "two")[-1].name == "step-00000004"
+    refused = subprocess.run([sys.executable, "-m", "ganvas", "train", "--task", "cyclegan", "--data",
+                              str(two_folders[0]), "--data-b", str(two_folders[1]), "--run", str(tmp_path / "cycle"),
+                              *common], capture_output=True, text=True, env=environment, timeout=240)
+    assert refused.returncode != 0 and "train it on one" in refused.stderr
