@@ -18,7 +18,7 @@ import torch
 
 from ganvas.config import preset_config
 from ganvas.gan import GAN
-from ganvas.translation import FOLDER_TASKS, Translator, input_channels
+from ganvas.translation import FOLDER_TASKS, TranslationGAN, input_channels
 from timing import interleaved, print_against  # benchmarks/timing.py: a script's folder is on sys.path
 
 TASKS = ("upscale", "colorize", "sketch", "inpaint", "paired", "cyclegan")
@@ -27,7 +27,7 @@ IMAGE_COUNT = 1000  # the data set size the presets plan for (no augmentation fr
 
 
 class RandomPairs:
-    """What a Translator reads of its data: the task and the channels (the examples are not used here)."""
+    """What a TranslationGAN reads of its data: the task and the channels (the examples are not used here)."""
 
     def __init__(self, task: str, size: int):
         self.task, self.a_channels, self.b_channels = task, input_channels(task, 4) if task in FOLDER_TASKS else 4, 4
@@ -43,7 +43,7 @@ def images_per_second(name: str, size: int, steps: int, warmup: int = 2) -> floa
     else:
         config = preset_config(name, count_images=lambda c: IMAGE_COUNT, data="benchmark", size=size,
                                data_b="benchmark" if name in ("paired", "cyclegan") else None)
-        trainee = Translator(config, RandomPairs(name, size), torch.device("cpu"))
+        trainee = TranslationGAN(config, RandomPairs(name, size), torch.device("cpu"))
         images = torch.rand(config.batch_size, 4, size, size, generator=rng) * 2 - 1
         batch = (images, None if name in FOLDER_TASKS else images.flip(0))
     for step in range(warmup + steps):

@@ -16,7 +16,7 @@ from ganvas.models.unet import UNetGenerator
 from ganvas.noise import SampleNoise
 from ganvas.tiles import apply_tiled
 from ganvas.trainer import train
-from ganvas.translation import (Translator, greyscale, holes, load_translation_data, task_input, with_holes)
+from ganvas.translation import (TranslationGAN, greyscale, holes, load_translation_data, task_input, with_holes)
 
 SIZE = 16
 TINY = {"size": SIZE, "width": 8, "batch_size": 4, "steps": 4, "log_every": 2, "sample_every": 2,
@@ -128,7 +128,7 @@ def test_paired_augmentation_shifts_both_images_alike(two_folders):
     a, _ = two_folders
     config = config_for("paired", a, a, augment="translation")  # A paired with itself: every pair is equal
     data = load_translation_data(config, torch.device("cpu"))
-    translator = Translator(config, data, torch.device("cpu"))
+    translator = TranslationGAN(config, data, torch.device("cpu"))
     batch = data.sampler.batch(0)
     assert torch.equal(batch[0], batch[1])
     for _ in range(3):
@@ -145,7 +145,7 @@ def test_one_folder_pairs_are_made_from_the_augmented_target():
     class Data:
         task, a_channels, b_channels, examples = "upscale", 3, 3, (images, images)
 
-    translator = Translator(config, Data(), torch.device("cpu"))
+    translator = TranslationGAN(config, Data(), torch.device("cpu"))
     inputs, targets = translator.pair((images, None))
     assert torch.allclose(inputs, task_input("upscale", targets, None))
 
@@ -183,7 +183,7 @@ def test_paired_folders_may_differ_in_channels(tmp_path):
     config = config_for("paired", a, b, holdout=0, channels="auto")
     data = load_translation_data(config, torch.device("cpu"))
     assert (data.a_channels, data.b_channels) == (3, 4)
-    translator = Translator(config, data, torch.device("cpu"))
+    translator = TranslationGAN(config, data, torch.device("cpu"))
     assert translator.translate(data.examples[0][:2]).shape == (2, 4, SIZE, SIZE)
 
 
@@ -195,7 +195,7 @@ def test_a_training_step_moves_every_network(task, folder, two_folders):
         pytest.importorskip("kornia")
     config = config_for(task, *(two_folders if task in ("paired", "cyclegan") else (folder,)), holdout=0)
     data = load_translation_data(config, torch.device("cpu"))
-    translator = Translator(config, data, torch.device("cpu"))
+    translator = TranslationGAN(config, data, torch.device("cpu"))
     before = {role: weights(net) for role, net in translator.nets.items()}
     stats = translator.train_step(0, lambda i: data.sampler.batch(i))
     assert set(translator.nets) == ({"generator_a2b", "discriminator_b"} if task != "cyclegan" else
@@ -248,7 +248,7 @@ def test_a_nan_rolls_back_to_the_last_good_checkpoint(folder, tmp_path, monkeypa
     from ganvas.trainer import DivergedError
 
     config = config_for("upscale", folder, steps=6)
-    original = Translator._pix2pix_step
+    original = TranslationGAN._pix2pix_step
 
     def poisoned(self, batch):
         stats = original(self, batch)
@@ -256,7 +256,7 @@ def test_a_nan_rolls_back_to_the_last_good_checkpoint(folder, tmp_path, monkeypa
             stats["l1"] = torch.tensor(float("nan"))
         return stats
 
-    monkeypatch.setattr(Translator, "_pix2pix_step", poisoned)
+    monkeypatch.setattr(TranslationGAN, "_pix2pix_step", poisoned)
     with pytest.raises(DivergedError, match="rolled back to the last good checkpoint, step-00000002"):
         train(config, tmp_path / "run")
 
@@ -388,11 +388,11 @@ def test_noise_models_and_noise_options_are_refused_for_translation(folder):
     data_config = config_for("upscale", folder)
     data = load_translation_data(data_config, torch.device("cpu"))
     with pytest.raises(GanvasError, match="needs an image-to-image model"):
-        Translator(data_config.replace(model="dcgan"), data, torch.device("cpu"))
+        TranslationGAN(data_config.replace(model="dcgan"), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="only for noise-to-image GANs"):
-        Translator(data_config.replace(ema_decay=0.99), data, torch.device("cpu"))
+        TranslationGAN(data_config.replace(ema_decay=0.99), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="multiple of 16"):
-        Translator(data_config.replace(size=24), data, torch.device("cpu"))
+        TranslationGAN(data_config.replace(size=24), data, torch.device("cpu"))
 
 
 def test_a_task_with_no_preset_takes_its_own():

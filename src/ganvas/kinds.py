@@ -3,7 +3,7 @@
 The trainer's loop is the same for every kind. A kind sets up a `Session` for it: the training
 images, the `Trainee` (networks, optimizers and one training step; it saves and restores its own
 checkpoints, whose `kind` names it), the batches, the sample grid and the quality judge. The
-noise-to-image kind is ganvas.gan's GAN; the image-to-image kind is ganvas.translation's Translator
+noise-to-image kind is ganvas.gan's GAN; the image-to-image kind is ganvas.translation's TranslationGAN
 (pix2pix-style tasks and CycleGAN).
 """
 

@@ -196,8 +196,9 @@ class TranslationData:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def load_translation_data(config: TrainConfig, device: torch.device, part: str = "training") -> TranslationData:
-    """The run's data; part "held-out" puts the held-out pairs into `examples` (a DataError where there are none)."""
+def load_translation_data(config: TrainConfig, device: torch.device) -> TranslationData:
+    """The run's data: training batches on `device`, and as examples the held-out pairs (all of them), else the
+    first training ones."""
     if config.task in FOLDER_TASKS:
         full = _load_folder(config, config.data)
         training, held = split_holdout(full, config.holdout, config.seed)
@@ -322,7 +323,7 @@ class ImagePool:
         return torch.cat(out)
 
 
-class Translator:
+class TranslationGAN:
     """An image-to-image GAN being trained: its networks by role, their optimizers, and one training step."""
 
     def __init__(self, config: TrainConfig, data: TranslationData, device: torch.device,
@@ -572,7 +573,7 @@ def translation_session(config: TrainConfig, processes: Processes, device: torch
     from ganvas.kinds import Session
 
     data = load_translation_data(config, device)
-    translator = Translator(config, data, device, processes)
+    translator = TranslationGAN(config, data, device, processes)
 
     def judge(count: int, judge_device: torch.device) -> tuple[Judge, Callable[[], torch.Tensor]]:
         if translator.cycle:
