@@ -395,6 +395,11 @@ def test_noise_models_and_noise_options_are_refused_for_translation(folder):
         TranslationGAN(data_config.replace(size=24), data, torch.device("cpu"))
 
 
+def test_a_translation_model_without_a_task_is_refused(tmp_path, mnist_everywhere):
+    with pytest.raises(GanvasError, match="translates images: give it a"):
+        train(preset_config("seed", model="unet", steps=2), tmp_path / "run")
+
+
 def test_a_task_with_no_preset_takes_its_own():
     from ganvas.config import new_run_config
 

@@ -20,6 +20,7 @@ from ganvas.batches import Batch, BatchSampler
 from ganvas.config import TrainConfig
 from ganvas.data import ImageDataset
 from ganvas.distributed import Processes
+from ganvas.errors import GanvasError, named
 
 if TYPE_CHECKING:
     from ganvas.metrics.quality import Judge
@@ -65,7 +66,11 @@ def noise_to_image_session(config: TrainConfig, processes: Processes, device: to
     from ganvas.gan import GAN
     from ganvas.latents import balanced_labels, gaussian_latents
     from ganvas.metrics.judges import judge_for
+    from ganvas.models import get_model
 
+    if get_model(config.model).kind != ckpt.NOISE_TO_IMAGE:
+        raise GanvasError(f"model {config.model!r} translates images: give it a {named('task')} (upscale, colorize, "
+                          f"sketch, inpaint, paired or cyclegan), or choose a noise-to-image model")
     dataset = load_training_data(config)
     gan = GAN(config, dataset.image_shape, device, dataset.num_classes, processes)
     sampler = BatchSampler(to_model_range(dataset.images).to(device),
