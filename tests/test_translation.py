@@ -10,7 +10,7 @@ from PIL import Image
 import ganvas
 import ganvas.api
 from ganvas import checkpoint as ckpt
-from ganvas.config import preset_config
+from ganvas.config import PRESETS, preset_config
 from ganvas.errors import CheckpointError, DataError, GanvasError
 from ganvas.models.unet import UNetGenerator
 from ganvas.noise import SampleNoise
@@ -393,6 +393,14 @@ def test_noise_models_and_noise_options_are_refused_for_translation(folder):
         TranslationGAN(data_config.replace(ema_decay=0.99), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="multiple of 16"):
         TranslationGAN(data_config.replace(size=24), data, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("preset", sorted(name for name, p in PRESETS.items() if "task" in p.options))
+def test_every_translation_preset_trains_a_few_steps(preset, folder, two_folders, tmp_path):
+    if preset == "sketch":
+        pytest.importorskip("kornia")
+    sources = two_folders if preset in ("paired", "cyclegan") else (folder,)
+    assert train(config_for(preset, *sources, steps=2), tmp_path / "run").step == 2
 
 
 def test_a_translation_model_without_a_task_is_refused(tmp_path, mnist_everywhere):
