@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from ganvas.config import preset_config
-from ganvas.trainer import GAN, BatchSampler
+from ganvas.gan import GAN
+from ganvas.trainer import BatchSampler
 from timing import interleaved, print_against  # benchmarks/timing.py: a script's folder is on sys.path
 
 IMAGE_SHAPE = (1, 28, 28)

@@ -56,3 +56,10 @@ def test_the_plain_loop_runs_the_same_procedure_as_the_seed_step(precision, monk
     for a, b in zip([*plain.generator.parameters(), *plain.discriminator.parameters()],
                     [*ours.generator.parameters(), *ours.discriminator.parameters()]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=2e-6)
+
+
+def test_translation_throughput_benchmark_runs(monkeypatch, capsys):
+    run_benchmark("translation_throughput.py", "--tasks", "upscale,cyclegan", "--size", "16", "--steps", "1",
+                  "--rounds", "1", monkeypatch=monkeypatch)
+    out = capsys.readouterr().out
+    assert "upscale" in out and "cyclegan" in out

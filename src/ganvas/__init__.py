@@ -1,13 +1,14 @@
 """ganvas: make art with generative adversarial networks.
 
 The Python API (docs/api.md): `ganvas.train(...)` trains a run, `ganvas.load(...)` gives a trained
-generator, `ganvas.runs(...)` lists runs. They are imported on first use, so `import ganvas` stays
+generator, `ganvas.load_translator(...)` a trained image translator, `ganvas.runs(...)` lists runs. They are imported on first use, so `import ganvas` stays
 quick and touches no accelerator.
 """
 
 __version__ = "0.2.0"
 
-_API = ("train", "train_on_processes", "load", "runs", "presets", "Run", "Generator", "GeneratorInfo", "Images", "Animation", "Evaluation")
+_API = ("train", "train_on_processes", "load", "runs", "presets", "Run", "Generator", "GeneratorInfo", "Images", "Animation", "Evaluation",
+        "load_translator", "evaluate", "Translator", "TranslatorInfo", "TranslationEvaluation")
 __all__ = [*_API, "GanvasError", "__version__"]
 
 

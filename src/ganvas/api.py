@@ -564,6 +564,199 @@ class Evaluation:
         return self.text()
 
 
+# --- translating ----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class TranslatorInfo:
+    path: Path  # the checkpoint
+    step: int
+    preset: str | None
+    task: str  # upscale, colorize, sketch, inpaint, paired or cyclegan
+    model: str
+    directions: tuple[str, ...]  # ("a2b",) or, for cyclegan, ("a2b", "b2a")
+    size: int  # the side it was trained at (it takes any size)
+    quality: dict[str, float] | None
+
+
+def load_translator(target: str | Path | Run, device: str = "cpu") -> "Translator":
+    """The image translator of a run trained with a task (upscale, colorize, sketch, inpaint, paired, cyclegan):
+    its folder (latest checkpoint), a checkpoint folder, or "RUN:NAME"."""
+    from ganvas.translation import load_translator_networks
+
+    networks, checkpoint = load_translator_networks(target.path if isinstance(target, Run) else target, device)
+    return Translator(networks, checkpoint)
+
+
+def evaluate(target: str | Path | Run, device: str = "cpu", **options: Any) -> "Evaluation | TranslationEvaluation":
+    """Evaluate a run or checkpoint of either kind: a generator (Generator.evaluate's options) or an image translator
+    (Translator.evaluate's)."""
+    from ganvas.kinds import kind_of
+
+    path = target.path if isinstance(target, Run) else target
+    if kind_of(ckpt.load_checkpoint(ckpt.resolve_checkpoint(path)).config) == ckpt.IMAGE_TO_IMAGE:
+        return load_translator(path, device).evaluate(**options)
+    return load(path, device).evaluate(**options)
+
+
+class Translator:
+    """A trained image-to-image translator: enhance images of any size, evaluate on held-out pairs."""
+
+    def __init__(self, networks: dict[str, torch.nn.Module], checkpoint: ckpt.Checkpoint):
+        from ganvas.translation import DIRECTIONS
+
+        self.networks = networks
+        self.checkpoint = checkpoint
+        config = checkpoint.config
+        self.info = TranslatorInfo(
+            path=checkpoint.path, step=checkpoint.step, preset=config.get("preset"), task=config.get("task"),
+            model=checkpoint.networks["generator_a2b"]["model"],
+            directions=tuple(d for d, role in DIRECTIONS.items() if role in networks), size=config.get("size"),
+            quality=checkpoint.quality)
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"Translator({i.task} with {i.model} from {i.path}, step {i.step}, {' and '.join(i.directions)})"
+
+    def _network(self, direction: str) -> torch.nn.Module:
+        from ganvas.translation import DIRECTIONS
+
+        if direction not in DIRECTIONS:
+            raise GanvasError(f"{named('direction')} is a2b or b2a, not {direction!r}")
+        if DIRECTIONS[direction] not in self.networks:
+            raise GanvasError(f"this {self.info.task} translator goes one way, a2b; b2a needs a cyclegan run")
+        return self.networks[DIRECTIONS[direction]]
+
+    def enhance(self, source: Any, direction: str = "a2b", mask: Any = None, tile: int = 256,
+                overlap: int = 64) -> Images:
+        """One image translated: a file path, or a tensor (C, H, W) or (1, C, H, W) in [-1, 1] with the channels the
+        run trained on. Any size: large images go through in overlapping tiles (tile, overlap: in pixels of G's
+        input), blended without seams. upscale makes an image 4 times larger; inpaint fills `mask`'s light pixels
+        (a file or a (H, W) bool tensor), or else the transparent ones."""
+        from ganvas.tiles import apply_tiled
+        from ganvas.translation import enhance_input, read_for, read_mask
+
+        network = self._network(direction)
+        channels = self._source_channels(direction)
+        if isinstance(source, torch.Tensor):
+            image = source[None] if source.dim() == 3 else source
+            if image.dim() != 4 or len(image) != 1 or image.shape[1] != channels:
+                raise GanvasError(f"give one image of {channels} channels as (C, H, W) or (1, C, H, W), "
+                                  f"not {tuple(source.shape)}")
+        else:
+            image = read_for(source, channels, self.checkpoint.config.get("background"))
+        if isinstance(mask, torch.Tensor):
+            mask = mask.reshape(1, 1, *mask.shape[-2:]).bool()
+        elif mask is not None:
+            mask = read_mask(mask)
+        prepared = enhance_input(self.info.task, image.float(), mask)
+        try:
+            return Images(apply_tiled(network, prepared, network.multiple, tile, overlap))
+        except GanvasError as err:
+            raise GanvasError(f"{source if not isinstance(source, torch.Tensor) else 'the image'}: {err.args[0]}"
+                              + (" after x4 bicubic enlargement" if self.info.task == "upscale" else "")) from None
+
+    def _source_channels(self, direction: str) -> int:
+        """The channels of the images a direction takes: those the run's targets (A's, for b2a B's) had."""
+        from ganvas.translation import FOLDER_TASKS
+
+        recipes = self.checkpoint.networks
+        if self.info.task in FOLDER_TASKS:
+            return recipes["generator_a2b"]["args"]["out_channels"]
+        return self._network(direction).in_channels
+
+    def enhance_files(self, paths: Sequence[str | Path], out: str | Path, direction: str = "a2b", mask: Any = None,
+                      tile: int = 256, overlap: int = 64) -> list[Path]:
+        """Each image file translated into `out`/<its name>.png; returns the paths written."""
+        from ganvas.images import save_png
+
+        out = Path(out)
+        names = [Path(path).stem for path in paths]
+        if len(set(names)) != len(names):
+            raise GanvasError("two of the images have the same name; they would overwrite each other in the output "
+                              "folder")
+        written = []
+        for path, name in zip(paths, names):
+            images = self.enhance(path, direction, mask, tile, overlap)
+            target = out / f"{name}.png"
+            save_png(images.pixels[0], target)
+            written.append(target)
+        return written
+
+    def evaluate(self, n: int = 10_000, seed: int = 0, dataset: str | None = None, split: str | None = None,
+                 data_dir: str | None = None, holdout: bool = False) -> "TranslationEvaluation":
+        """On the pairs the run held out of training (the holdout option; the translation presets hold out a tenth),
+        or, where it holds none out (and holdout is False), on its first training pairs: L1, PSNR and SSIM against
+        the targets beside the input itself as the output (bicubic, for upscaling). cyclegan: thumbnail
+        precision/recall of the translations against the target folder, beside the untranslated images and the
+        real-vs-real floor, and the cycle error. n: at most this many images; seed: inpainting's holes."""
+        from ganvas.config import config_from_dict
+        from ganvas.translation import (_load_folder, evaluate_pairs, evaluate_unpaired, examples_input,
+                                        load_translation_data)
+
+        if dataset or split or data_dir:
+            raise GanvasError(f"a translator is evaluated on its own run's pairs: drop {named('dataset')}, "
+                              f"{named('split')} and {named('data_dir')}")
+        if n < 2:
+            raise GanvasError(f"{named('n')} must be at least 2, got {n}")
+        config = config_from_dict(self.checkpoint.config, f"{self.checkpoint.path}/meta.json")
+        data = load_translation_data(config, torch.device("cpu"))
+        if holdout and not data.held_out:
+            raise GanvasError(f"this run holds no images out of training; train one with {named('holdout')} N")
+        first, second = (x[:n] for x in data.examples)
+        device = next(self.networks["generator_a2b"].parameters()).device
+        if config.task == "cyclegan":
+            a2b = evaluate_unpaired(self._on(device, "a2b"), self._on(device, "b2a"), first,
+                                    _load_folder(config, config.data_b), n)
+            b2a = evaluate_unpaired(self._on(device, "b2a"), self._on(device, "a2b"), second,
+                                    _load_folder(config, config.data), n)
+            scores = {f"a2b_{k}": v for k, v in a2b.items()} | {f"b2a_{k}": v for k, v in b2a.items()}
+            count = min(len(first), len(second))
+        else:
+            with torch.no_grad():
+                scores = evaluate_pairs(self._on(device, "a2b"), examples_input(config.task, first, seed).to(device),
+                                        second.to(device))
+            count = len(first)
+        return TranslationEvaluation(self.checkpoint.path, self.checkpoint.step, config.task, count,
+                                     data.held_out, scores)
+
+    def _on(self, device: torch.device, direction: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        network = self._network(direction)
+        return torch.no_grad()(lambda images: network(images.to(device)).cpu())
+
+
+@dataclasses.dataclass
+class TranslationEvaluation:
+    checkpoint: Path
+    step: int
+    task: str
+    count: int  # images (pairs) measured
+    held_out: bool  # whether they were held out of training
+    scores: dict[str, dict[str, float]]  # metric -> {"translated": ..., "baseline": ..., "floor": ...}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checkpoint": str(self.checkpoint), "step": self.step, "task": self.task, "images": self.count,
+                "held_out": self.held_out, "scores": self.scores}
+
+    def text(self, style: str = "keyword") -> str:
+        where = "held-out" if self.held_out else "training (the run holds none out)"
+        baseline = {"upscale": "bicubic x4"}.get(self.task, "the input itself" if self.task != "cyclegan"
+                                                 else "untranslated")
+        lines = [f"{self.checkpoint} (step {self.step}): {self.task} on {self.count} {where} images; baseline: "
+                 f"{baseline}" + ("; floor: other real images of the target folder" if self.task == "cyclegan"
+                                  else ""),
+                 f"{'metric':<20} {'translated':>10} {'baseline':>10}" + (f" {'floor':>8}" if self.task == "cyclegan"
+                                                                           else "")]
+        for name, row in self.scores.items():
+            cells = [f"{row[key]:>10.4f}" if key in row else f"{'':>10}" for key in ("translated", "baseline")]
+            if self.task == "cyclegan":
+                cells.append(f"{row['floor']:>8.4f}" if "floor" in row else "")
+            lines.append(f"{name:<20} {' '.join(cells)}".rstrip())
+        return word("\n".join(lines), style)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
 # --- images ---------------------------------------------------------------------------------------------------
 
 class Images:

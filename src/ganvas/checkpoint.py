@@ -45,7 +45,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 import ganvas
-from ganvas.errors import CheckpointError
+from ganvas.errors import CheckpointError, GanvasError
 from ganvas.files import atomic_directory, write_bytes
 
 FORMAT = "ganvas-checkpoint"
@@ -55,6 +55,7 @@ CHECKPOINTS_DIR = "checkpoints"
 META_FILE = "meta.json"
 TRAINING_STATE_FILE = "training_state.pt"
 NOISE_TO_IMAGE = "noise-to-image"  # the GAN kind of every format-1 checkpoint
+IMAGE_TO_IMAGE = "image-to-image"  # translation GANs (ganvas.translation)
 BROKEN = ".broken"  # suffix of a checkpoint set aside because it does not load clean
 DISCARDED = ".discarded"  # suffix of a checkpoint set aside because a run resumed from an earlier one
 MAX_META_BYTES = 10 * 2 ** 20  # a meta.json is a few kB; a larger one is not read
@@ -69,6 +70,7 @@ class TrainingState:
 
     optimizers: dict[str, dict[str, Any]]
     rng: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    buffers: dict[str, torch.Tensor] = field(default_factory=dict)  # other state by name (CycleGAN's image pools)
 
 
 @dataclass
@@ -123,15 +125,29 @@ class Checkpoint:
             if self.format_version == 1:
                 optimizers = {"generator": state["optimizer_g"], "discriminator": state["optimizer_d"]}
                 rng = [{"noise": state["noise_rng"]}]
+                buffers = {}
             else:
                 optimizers, rng = state["optimizers"], state["rng"]
+                buffers = state.get("buffers", {})
         except (KeyError, TypeError, IndexError) as err:
             raise CheckpointError(f"{path} has an unusable training state (no {err}); "
                                   "resume from an earlier checkpoint") from None
-        if not (isinstance(optimizers, dict) and isinstance(rng, list) and all(isinstance(s, dict) for s in rng)):
+        if not (isinstance(optimizers, dict) and isinstance(rng, list) and all(isinstance(s, dict) for s in rng)
+                and isinstance(buffers, dict) and all(isinstance(b, torch.Tensor) for b in buffers.values())):
             raise CheckpointError(f"{path} has an unusable training state (not laid out as ganvas writes it); "
                                   "resume from an earlier checkpoint")
-        return TrainingState(dict(optimizers), list(rng))
+        return TrainingState(dict(optimizers), list(rng), dict(buffers))
+
+
+def require_kind(checkpoint: Checkpoint, kind: str) -> None:
+    """Refuse a checkpoint of another kind of GAN than `kind`, saying what each is."""
+    if checkpoint.kind != kind:
+        raise GanvasError(f"checkpoint {checkpoint.path} is of a {checkpoint.kind} GAN, but this is a {kind} one: "
+                          f"{KIND_USES.get(checkpoint.kind, 'use a ganvas that knows that kind')}")
+
+
+KIND_USES = {NOISE_TO_IMAGE: "sample from it (ganvas sample), or resume it with its own config",
+             IMAGE_TO_IMAGE: "translate images with it (ganvas enhance), or resume it with its own config"}
 
 
 def weights_path(checkpoint_dir: Path, role: str) -> Path:
@@ -154,6 +170,8 @@ def save_checkpoint(run_dir: Path, step: int, kind: str, networks: dict[str, nn.
             "step": step, "kind": kind, "networks": {role: recipes[role] for role in networks},
             "config": config, "quality": quality, "processes": processes}
     state = {"optimizers": training_state.optimizers, "rng": training_state.rng}
+    if training_state.buffers:
+        state["buffers"] = training_state.buffers
     training_state_bytes = io.BytesIO()
     torch.save(state, training_state_bytes)  # in memory, so that a full disk is an OSError of our own write
     with atomic_directory(final) as folder:

@@ -169,6 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(handler=run_evaluate)
 
+    enhance = commands.add_parser(
+        "enhance", help="translate images of any size with a run trained with --task (docs/translate.md)",
+        description="Apply a trained image translator (upscale, colorize, sketch, inpaint, paired, cyclegan) to "
+                    "images of any size; large ones go through in overlapping tiles blended without seams. "
+                    "Writes OUT/<name>.png for each image.")
+    add_checkpoint_arguments(enhance)
+    enhance.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files")
+    enhance.add_argument("--out", type=Path, required=True, help="folder for the results")
+    enhance.add_argument("--direction", choices=["a2b", "b2a"], default="a2b",
+                         help="cyclegan runs: which way to translate (default a2b, --data's images into --data-b's)")
+    enhance.add_argument("--mask", type=Path, help="inpaint: an image that is white where the holes are (default: "
+                                                   "the images' transparent pixels)")
+    enhance.add_argument("--tile", type=int, default=256, help="tile side in pixels for large images (default 256)")
+    enhance.add_argument("--overlap", type=int, default=64, help="tiles' overlap in pixels (default 64)")
+    enhance.set_defaults(handler=run_enhance)
+
     export = commands.add_parser("export", help="write the generator as ONNX, for web pages, TouchDesigner, Unity "
                                                 "(docs/export.md)")
     add_checkpoint_arguments(export)
@@ -263,7 +279,9 @@ def run_train(args: argparse.Namespace) -> None:
                        **given)
     result = run.wait()
     if result.main_process:  # with several processes, the others say nothing
-        print(f"trained {result.run_dir} to step {result.step}; sample with `ganvas sample {result.run_dir}`")
+        use = "enhance" if result.kind == "image-to-image" else "sample"
+        print(f"trained {result.run_dir} to step {result.step}; {use} with `ganvas {use} {result.run_dir}"
+              f"{' IMAGE... --out DIR' if use == 'enhance' else ''}`")
 
 
 LAUNCH_OPTIONS = ("--nproc-per-node", "--nnodes", "--rdzv-endpoint")
@@ -382,9 +400,16 @@ class _ProgressLine:
 def run_evaluate(args: argparse.Namespace) -> None:
     import json
 
-    generator = ganvas.load(args.target, args.device)
-    evaluation = generator.evaluate(args.n, args.seed, args.dataset, args.split, args.data_dir, holdout=args.holdout)
+    evaluation = ganvas.evaluate(args.target, args.device, n=args.n, seed=args.seed, dataset=args.dataset,
+                                 split=args.split, data_dir=args.data_dir, holdout=args.holdout)
     print(json.dumps(evaluation.to_dict(), indent=2) if args.json else evaluation.text("flag"))
+
+
+def run_enhance(args: argparse.Namespace) -> None:
+    translator = ganvas.load_translator(args.target, args.device)
+    written = translator.enhance_files(args.images, args.out, args.direction, args.mask, args.tile, args.overlap)
+    print(f"{translator.info.path} (step {translator.info.step}, {translator.info.task}): wrote {len(written)} "
+          f"image(s) to {args.out}/")
 
 
 def run_export(args: argparse.Namespace) -> None:

@@ -24,6 +24,9 @@ from ganvas.errors import GanvasError, named
 from ganvas.files import atomic_write_text
 
 DEFAULT_STEPS = 5000
+# generate: the noise-to-image GAN; the others translate images (ganvas.translation)
+TASKS = ("generate", "upscale", "colorize", "sketch", "inpaint", "paired", "cyclegan")
+TWO_FOLDER_TASKS = ("paired", "cyclegan")
 INIT_SCHEMES = ("default", "keras")  # the values of the init option; models that offer it take the same names
 CONFIG_FILE = "config.json"
 LENGTH_OPTIONS = ("steps", "epochs", "minutes")  # the only options a resumed run may change
@@ -61,6 +64,15 @@ class TrainConfig:
     holdout: int = option(0, "keep N images of the data set out of training (chosen by the seed, listed in the run "
                              "folder's holdout.json), to measure projection and over-fitting on images the model "
                              "never saw (docs/enhance.md)", group="data", metavar="N")
+    # image-to-image translation (docs/translate.md): what the data becomes the input and target of
+    task: str = option("generate", "what to learn: generate = new images from noise; upscale (x4), colorize "
+                                   "(grey -> colour), sketch (edges -> image), inpaint (holes -> whole) = to restore "
+                                   f"{named('data')}'s images from copies degraded on the fly; paired = "
+                                   f"{named('data')}'s images into {named('data_b')}'s files of the same names; "
+                                   f"cyclegan = between the two folders, unpaired, both ways", group="data",
+                       choices=TASKS)
+    data_b: str | None = option(None, f"with {named('task')} paired or cyclegan: the second folder or zip (B)",
+                                group="data")
     # networks and objective
     model: str = option("mlp", "network pair from the model registry (docs/models.md)", group="model")
     init: str = option("default", "weight initialisation of the models that offer it (mlp; the others keep their "
@@ -68,6 +80,12 @@ class TrainConfig:
                                   "Glorot-uniform weights and zero biases (docs/models.md)", group="model",
                        choices=INIT_SCHEMES)
     z_dim: int = option(100, "latent size", group="model")
+    l1_weight: float = option(100.0, "translation tasks but cyclegan: weight of G's L1 distance to the target",
+                              group="model")
+    cycle_weight: float = option(10.0, "cyclegan: weight of the cycle-consistency loss (A -> B -> A and back)",
+                                 group="model")
+    identity_weight: float = option(5.0, "cyclegan: weight of the identity loss (G_A2B(b) = b), 0 = off",
+                                    group="model")
     width: int | None = option(None, "channels of the conv models (default: the model's own)", group="model")
     spectral_norm: bool = option(False, "spectral norm on D's layers (models that offer it; resnet always has it)",
                                  group="model")
@@ -203,6 +221,29 @@ def art_options(image_count: int, chosen: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+TRANSLATION_SMALL_SET = 1000  # below this many images (pairs) G over-fits unless the pairs are shifted
+
+
+def translation_options(image_count: int, chosen: dict[str, Any]) -> dict[str, Any]:
+    """The translation presets' settings for a data set of `image_count` images (pairs): a tenth held out (up to
+    100) for evaluation, shifts for small sets, batches of 16 but at most half the images."""
+    batch_size = max(1, min(16, 2 ** int(math.log2(max(image_count // 2, 1)))))
+    return {"holdout": min(100, image_count // 10), "batch_size": batch_size,
+            "augment": "translation" if image_count < TRANSLATION_SMALL_SET else ""}
+
+
+# pix2pix (Isola et al. 2017) at 64 px on a CPU: U-Net width 32, spectral-norm PatchGAN, L1 weight 100,
+# Adam 2e-4 beta1 0.5; short intervals, as a CPU makes a few steps a second.
+PIX2PIX = {"model": "unet", "width": 32, "loss": "nonsaturating", "l1_weight": 100.0, "lr_g": 2e-4, "lr_d": 2e-4,
+           "beta1": 0.5, "log_every": 50, "sample_every": 250, "checkpoint_every": 500, "eval_every": 250}
+TRANSLATION_PRESETS = {
+    "upscale": "learn x4 upscaling of your images (--data) from copies shrunk on the fly, pix2pix at 64 px",
+    "colorize": "learn to colour greyscale copies of your images (--data), pix2pix at 64 px",
+    "sketch": "learn to draw your images (--data) from their edges (kornia's Canny), pix2pix at 64 px",
+    "inpaint": "learn to fill rectangular holes cut into your images (--data), pix2pix at 64 px",
+    "paired": "translate --data's images into --data-b's files of the same names, pix2pix at 64 px",
+}
+
 PRESETS: dict[str, Preset] = {
     "seed": Preset(
         "the tutorial's Keras code exactly: MLP G and D with Keras Dense init, non-saturating BCE, per step one D "
@@ -245,6 +286,13 @@ PRESETS: dict[str, Preset] = {
         {"model": "dcgan", "spectral_norm": True, "loss": "hinge", "lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0,
          "beta2": 0.9},
     ),
+    **{task: Preset(f"{text} (docs/translate.md)", {**PIX2PIX, "task": task}, for_data=translation_options)
+       for task, text in TRANSLATION_PRESETS.items()},
+    "cyclegan": Preset(
+        "translate between --data and --data-b, unpaired, both ways (CycleGAN, Zhu et al. 2017) at 64 px: two U-Nets "
+        "and two PatchGANs, least-squares loss, cycle weight 10, identity 5 (docs/translate.md)",
+        {**PIX2PIX, "task": "cyclegan", "loss": "lsgan", "cycle_weight": 10.0, "identity_weight": 5.0},
+        for_data=translation_options),
 }
 
 
@@ -311,7 +359,8 @@ def validate(config: TrainConfig) -> TrainConfig:
     positive = ["z_dim", "batch_size", "lr_g", "lr_d", "adam_eps", "log_every", "sample_every", "checkpoint_every",
                 "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "n_critic", "clip_weights",
                 "r1_every", "real_label", "size"]
-    not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout"]
+    not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout", "l1_weight",
+                    "cycle_weight", "identity_weight"]
     for name in positive:
         value = getattr(config, name)
         if value is not None and not value > 0:
@@ -337,9 +386,25 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.data is not None and config.size is None:
         raise GanvasError(f"{named('data')} needs {named('size')}: the side in pixels to train at (16 to 256; "
                           "32 or 64 on a CPU)")
+    _check_task(config)
     if sum(x is not None for x in (config.steps, config.epochs)) > 1:
         raise GanvasError(f"give the run's length as {named('steps')} or {named('epochs')}, not both")
     return config
+
+
+def _check_task(config: TrainConfig) -> None:
+    if config.task != "generate" and config.data is None:
+        raise GanvasError(f"{named('task', config.task)} learns from your own images: give the folder or zip with "
+                          f"{named('data')} (and {named('size')})")
+    if config.task in TWO_FOLDER_TASKS and config.data_b is None:
+        raise GanvasError(f"{named('task', config.task)} translates between two folders: give the second with "
+                          f"{named('data_b')}")
+    if config.task not in TWO_FOLDER_TASKS and config.data_b is not None:
+        raise GanvasError(f"{named('data_b')} is the second folder of {named('task', 'paired')} or "
+                          f"{named('task', 'cyclegan')}; drop it, or choose one of those tasks")
+    if config.task != "generate" and config.labels:
+        raise GanvasError(f"{named('labels')} are for class-conditional noise-to-image models, not "
+                          f"{named('task', config.task)}")
 
 
 def _check_strategy(config: TrainConfig) -> None:
@@ -369,7 +434,8 @@ def new_run_config(given: dict[str, Any], options_file: str | Path | None = None
     check_option_names(given, "the training options")
     from_file = read_options_file(options_file) if options_file else {}
     chosen = expand_shorthands({**expand_shorthands(from_file), **{k: v for k, v in given.items() if v is not None}})
-    preset = chosen.pop("preset", None) or "seed"
+    # A translation task with no preset takes the task's own (upscale, ..., cyclegan).
+    preset = chosen.pop("preset", None) or (chosen["task"] if chosen.get("task", "generate") != "generate" else "seed")
     return preset_config(preset, count_images=count_images, **chosen)
 
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from ganvas import checkpoint as ckpt
 from ganvas.augment import augment, parse_policy
+from ganvas.batches import Batch
 from ganvas.config import TrainConfig
 from ganvas.devices import has_fast_bf16
 from ganvas.errors import GanvasError, named
@@ -34,7 +35,6 @@ from ganvas.models import build_network, discriminate, generate, generate_in_bat
 from ganvas.noise import SampleNoise
 from ganvas.regularizers import clip_weights_, gradient_penalty, instance_noise, r1_penalty, update_ema_
 
-Batch = tuple[torch.Tensor, torch.Tensor | None]  # images in [-1, 1], labels (or None)
 KIND = ckpt.NOISE_TO_IMAGE
 
 
@@ -324,8 +324,9 @@ class GAN:
                                     processes=self.processes.world_size)
 
     def restore(self, checkpoint: ckpt.Checkpoint) -> None:
+        ckpt.require_kind(checkpoint, KIND)
         ours = {role: self.recipes[role] for role in self.networks()}
-        if checkpoint.kind != KIND or checkpoint.networks != ours:
+        if checkpoint.networks != ours:
             raise GanvasError(f"checkpoint {checkpoint.path} holds other networks ({checkpoint.kind}: "
                               f"{checkpoint.networks}) than this run's config builds ({ours}); "
                               "resume with the run's own config")

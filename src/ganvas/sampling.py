@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganvas.checkpoint import META_FILE, Checkpoint, check_weights_fit, load_checkpoint, resolve_checkpoint
+from ganvas.checkpoint import IMAGE_TO_IMAGE, META_FILE, Checkpoint, check_weights_fit, load_checkpoint, resolve_checkpoint
 from ganvas.devices import resolve_device
 from ganvas.errors import CheckpointError, GanvasError, named
 from ganvas.files import atomic_write
@@ -33,8 +33,10 @@ def load_generator(target: str | Path, device: str = "cpu") -> tuple[nn.Module, 
     role = generator_role(checkpoint)
     recipe = checkpoint.networks.get(role)
     if recipe is None or recipe["part"] != "generator":
-        raise CheckpointError(f"{checkpoint.path} has no generator ({checkpoint.kind} checkpoint with "
-                              f"{', '.join(checkpoint.networks)}); use a checkpoint of a noise-to-image GAN")
+        use = ("it translates images: use `ganvas enhance` or ganvas.load_translator" if checkpoint.kind ==
+               IMAGE_TO_IMAGE else "use a checkpoint of a noise-to-image GAN")
+        raise CheckpointError(f"{checkpoint.path} has no generator of images from noise ({checkpoint.kind} "
+                              f"checkpoint with {', '.join(checkpoint.networks)}); {use}")
     try:
         with torch.device("meta"):
             skeleton = build_network(recipe)

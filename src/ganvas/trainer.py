@@ -34,19 +34,18 @@ import torch
 
 from ganvas import checkpoint as ckpt
 from ganvas.config import TrainConfig, save_config, with_default_length
-from ganvas.data import ImageDataset, load_training_data, to_model_range
+from ganvas.batches import Batch, BatchSampler
+from ganvas.data import ImageDataset
 from ganvas.data.holdout import write_holdout_record
 from ganvas.distributed import Processes, shutdown
 from ganvas.errors import CheckpointError, DiskFullError, GanvasError, named
 from ganvas.events import (Alarm, CheckpointSaved, Event, Listener, Note, Progress, QualityMeasured,
                            SamplesWritten, Started, StepStats, Stopped)
 from ganvas.files import append_text, atomic_write_bytes, atomic_write_text, is_temporary
-from ganvas.gan import GAN, Batch
 from ganvas.images import to_uint8, write_grid
-from ganvas.latents import balanced_labels, gaussian_latents
+from ganvas.kinds import Session, Trainee, kind_of, set_up
 from ganvas.listeners import EventLog, TensorBoardLog, TrainLog
 from ganvas.metrics.alarms import AlarmBoard, discriminator_overpowering
-from ganvas.metrics.judges import judge_for
 from ganvas.metrics.quality import Judge
 from ganvas.plots import plot_curves
 from ganvas.runfolder import LOCK_FILE, RunLock, StatusWriter, clear_stop_request, stop_requested
@@ -54,37 +53,11 @@ from ganvas.runfolder import LOCK_FILE, RunLock, StatusWriter, clear_stop_reques
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 LOSS_PLOT_FILE = "losses.png"
-GRID_SIZE = 64
-GRID_ROW = 8  # images per class in a conditional model's grid
 BEST = "best"
 
 
 class DivergedError(GanvasError):
     """Training met a NaN or Inf and stopped, after rolling back to the last good checkpoint."""
-
-
-class BatchSampler:
-    """Shuffled batches without replacement, a fresh permutation each epoch, indexed by batch number alone."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int):
-        if len(images) < batch_size:
-            raise GanvasError(f"the dataset has {len(images)} images, fewer than one batch of {batch_size}; "
-                              f"use a smaller {named('batch_size')}")
-        self.images = images
-        self.labels = labels
-        self.batch_size = batch_size
-        self.seed = seed
-        self.steps_per_epoch = len(images) // batch_size
-        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
-
-    def batch(self, number: int) -> Batch:
-        epoch, position = divmod(number, self.steps_per_epoch)
-        if epoch != self._epoch:
-            rng = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch = epoch
-            self._order = torch.randperm(len(self.images), generator=rng).to(self.images.device)
-        indices = self._order[position * self.batch_size:(position + 1) * self.batch_size]
-        return self.images[indices], None if self.labels is None else self.labels[indices]
 
 
 class Broadcast:
@@ -135,7 +108,7 @@ class RunFiles:
         self.history.append(entry)
         append_text(self.run_dir / METRICS_FILE, json.dumps(entry) + "\n")
 
-    def save_samples(self, images: torch.Tensor, step: int, columns: int | None = None) -> Path:
+    def save_samples(self, images: torch.Tensor, columns: int | None = None, *, step: int) -> Path:
         path = self.run_dir / SAMPLES_DIR / f"step-{step:08d}.png"
         write_grid(to_uint8(images), path, columns)
         atomic_write_bytes(self.run_dir / SAMPLES_DIR / "latest.png", path.read_bytes())
@@ -209,6 +182,7 @@ class TrainResult:
     stopped_by: str  # a key of events.STOP_REASONS
     checkpoint: Path
     main_process: bool = True  # False in the other processes of a run trained on several
+    kind: str = ckpt.NOISE_TO_IMAGE  # what it trains (kinds.kind_of)
 
 
 def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_checkpoint: str | Path | None = None,
@@ -233,32 +207,22 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_chec
             shutdown()
 
 
-def _setup(config: TrainConfig, processes: Processes, device: torch.device) -> tuple[ImageDataset, GAN, BatchSampler]:
-    dataset = load_training_data(config)
-    gan = GAN(config, dataset.image_shape, device, dataset.num_classes, processes)
-    sampler = BatchSampler(to_model_range(dataset.images).to(device),
-                           dataset.labels.to(device) if gan.num_classes else None,
-                           config.batch_size, config.seed)
-    processes.shard_size(config.batch_size)  # refuse a batch that does not split evenly, before any work
-    return dataset, gan, sampler
-
-
 def _train_beside_the_main_process(config: TrainConfig, run_dir: Path, processes: Processes,
                                    device: torch.device) -> TrainResult:
     """A process other than the main one: it trains its shard and writes nothing; the main process prepares the run
     folder, picks the checkpoint to resume from, and tells it (or why it could not start)."""
     try:
-        _, gan, sampler = _setup(config, processes, device)
+        session = set_up(config, processes, device)
     finally:
         problem, start = processes.broadcast(None)  # the main process's (problem, (step, checkpoint)) after setup
     if problem:
         raise GanvasError(f"the main process could not start the run: {problem}")
     step, checkpoint = start
     if checkpoint is not None:
-        gan.restore(ckpt.load_checkpoint(checkpoint))
+        session.trainee.restore(ckpt.load_checkpoint(checkpoint))
     files, silent = RunFiles(run_dir), Broadcast([])  # read, never written, by this process
-    loop = Loop(gan, sampler, files, QualityMonitor(None, config, files, None, silent), silent, config,
-                target_steps(config, sampler), StopRequests(run_dir, None), processes)
+    loop = Loop(session, files, QualityMonitor(None, None, session.trainee, files, silent), silent, config,
+                target_steps(config, session.sampler), StopRequests(run_dir, None), processes)
     return loop.run(step, step if checkpoint is not None else None)
 
 
@@ -290,7 +254,8 @@ def _train(config: TrainConfig, run_dir: Path, processes: Processes, torch_devic
 def _train_main(config: TrainConfig, run_dir: Path, processes: Processes, torch_device: torch.device, resume: bool,
                 from_checkpoint: str | Path | None, overwrite: bool, listeners: Iterable[Listener],
                 stop: threading.Event | None, announce: Callable[[tuple[int, Path | None]], None]) -> TrainResult:
-    dataset, gan, sampler = _setup(config, processes, torch_device)
+    session = set_up(config, processes, torch_device)
+    dataset, trainee = session.dataset, session.trainee
     outputs = [TensorBoardLog(run_dir)] if config.tensorboard else []  # fails here if the extra is missing
     lock = prepare_run_dir(run_dir, resume, overwrite)  # only now: a run that cannot start leaves no folder behind
     try:
@@ -301,11 +266,11 @@ def _train_main(config: TrainConfig, run_dir: Path, processes: Processes, torch_
         emit = Broadcast([TrainLog(run_dir), EventLog(run_dir), StatusWriter(run_dir), *outputs, *listeners])
         if lock.stale_holder:
             emit(Note(0, text=f"took over the run from {lock.stale_holder}, which is gone"))
-        total_steps = target_steps(config, sampler)
+        total_steps = target_steps(config, session.sampler)
         files = RunFiles(run_dir)
         step, saved_step, notes, resumed = 0, None, [], None
         if resume:
-            resumed, notes = resume_from(gan, run_dir, from_checkpoint)
+            resumed, notes = resume_from(trainee, run_dir, from_checkpoint)
             if resumed is not None:
                 step = saved_step = resumed.step
                 if resumed.processes != processes.world_size:
@@ -320,33 +285,33 @@ def _train_main(config: TrainConfig, run_dir: Path, processes: Processes, torch_
         where = f"{processes.world_size} processes ({torch_device.type})" if processes.distributed else torch_device
         emit(Started(step, run_dir=run_dir, target_steps=total_steps, minutes=config.minutes, resumed=resume,
                      description=f"{describe(config, dataset, total_steps)} on {where}"
-                                 f"{' in bf16 mixed precision' if gan.bf16 else ''}"))
-        for text in notes:  # after Started, so that whoever follows this session's events sees them
+                                 f"{' in bf16 mixed precision' if trainee.bf16 else ''}"))
+        for text in [*session.notes, *notes]:  # after Started, so that whoever follows this session's events sees them
             emit(Note(step, text=text))
-        monitor = QualityMonitor.for_run(config, dataset, torch_device, files, gan.num_classes, emit)
-        loop = Loop(gan, sampler, files, monitor, emit, config, total_steps, StopRequests(run_dir, stop), processes)
+        monitor = QualityMonitor.for_run(config, session, torch_device, files, emit)
+        loop = Loop(session, files, monitor, emit, config, total_steps, StopRequests(run_dir, stop), processes)
         return loop.run(step, saved_step)
     finally:
         lock.release()
 
 
-def resume_from(gan: GAN, run_dir: Path, chosen: str | Path | None = None) -> tuple[ckpt.Checkpoint | None, list[str]]:
-    """Restore `gan` for resuming the run: from the chosen checkpoint (whose errors are the caller's to see), else
+def resume_from(trainee: Trainee, run_dir: Path, chosen: str | Path | None = None) -> tuple[ckpt.Checkpoint | None, list[str]]:
+    """Restore `trainee` for resuming the run: from the chosen checkpoint (whose errors are the caller's to see), else
     from the newest one that loads and checks clean, setting aside the broken ones after it (renamed step-N.broken).
     Checkpoints after the one restored are set aside too (step-N.discarded, best.discarded): that history is
     discarded, as its metrics are. Returns the checkpoint (None: the run has none yet) and warnings to log."""
     if chosen is not None:
         checkpoint = ckpt.load_checkpoint(ckpt.find_checkpoint(run_dir, chosen))
-        gan.restore(checkpoint)
+        trainee.restore(checkpoint)
         notes = [f"resuming from the chosen checkpoint {checkpoint.path} (step {checkpoint.step})"]
     else:
-        checkpoint, notes = restore_newest_good(gan, run_dir, "resuming from")
+        checkpoint, notes = restore_newest_good(trainee, run_dir, "resuming from")
         if checkpoint is None:
             return None, notes
     return checkpoint, notes + discard_after(run_dir, checkpoint.step)
 
 
-def restore_newest_good(gan: GAN, run_dir: Path, doing: str) -> tuple[ckpt.Checkpoint | None, list[str]]:
+def restore_newest_good(trainee: Trainee, run_dir: Path, doing: str) -> tuple[ckpt.Checkpoint | None, list[str]]:
     """Restore the newest step checkpoint that loads and checks clean (finite weights that fit, a usable training
     state), and set aside the newer broken ones, with a warning for each that says why and what `doing` (e.g.
     "resuming from") took instead. With none clean nothing is renamed and the first reason is raised, since every
@@ -355,7 +320,7 @@ def restore_newest_good(gan: GAN, run_dir: Path, doing: str) -> tuple[ckpt.Check
     for path in reversed(ckpt.step_checkpoints(run_dir)):
         try:
             checkpoint = ckpt.load_checkpoint(path)
-            gan.restore(checkpoint)
+            trainee.restore(checkpoint)
         except CheckpointError as why:
             broken.append((path, why))
             continue
@@ -399,26 +364,28 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
     length = f"to step {target_steps}" if target_steps else ""
     if config.minutes:
         length = (length + " or " if length else "") + f"for {config.minutes:g} min"
-    return (f"preset {config.preset}, model {config.model}, loss {config.loss}, "
+    task = "" if config.task == "generate" else f"task {config.task}, "
+    augmented = "" if not config.augment else (f", DiffAugment {config.augment}" if config.task == "generate"
+                                                else f", pairs augmented by {config.augment}")
+    return (f"preset {config.preset}, {task}model {config.model}, loss {config.loss}, "
             f"{dataset.name}{'' if config.data else ' ' + config.split} "
             f"({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}"
             f"{f', {config.holdout} held out' if config.holdout else ''}), "
-            f"batch {config.batch_size}{', DiffAugment ' + config.augment if config.augment else ''}, {length}")
+            f"batch {config.batch_size}{augmented}, {length}")
 
 
 class QualityMonitor:
     """Quality metrics every eval_every steps, alarms, and the `best` checkpoint where the judge ranks one.
 
-    Named datasets (digits) are judged by the MNIST evaluator; your own images (the data option) on thumbnails.
+    The run's kind picks the judge and what it judges (kinds.Session.judge): for a noise-to-image GAN the MNIST
+    evaluator on named datasets (digits) and thumbnails on your own images (the data option).
     """
 
-    def __init__(self, judge: Judge | None, config: TrainConfig, files: RunFiles, num_classes: int | None,
-                 emit: Listener):
-        self.judge = judge
+    def __init__(self, judge: Judge | None, produce: Callable[[], torch.Tensor] | None, trainee: Trainee,
+                 files: RunFiles, emit: Listener):
+        self.judge, self.produce, self.trainee = judge, produce, trainee
         self.files = files
         self.emit = emit
-        self.latents = gaussian_latents(judge.count, config.z_dim, config.seed + 2) if judge else None
-        self.labels = balanced_labels(judge.count, num_classes) if judge and num_classes else None
         self.alarms = AlarmBoard()
         self.last: dict[str, float] | None = None  # the latest measurement, which each checkpoint keeps
         best = ckpt.named_checkpoint(files.run_dir, BEST)
@@ -430,25 +397,25 @@ class QualityMonitor:
         self.best = value if isinstance(value, (int, float)) and not isinstance(value, bool) else math.inf
 
     @classmethod
-    def for_run(cls, config: TrainConfig, dataset: ImageDataset, device: torch.device, files: RunFiles,
-                num_classes: int | None, emit: Listener) -> "QualityMonitor":
+    def for_run(cls, config: TrainConfig, session: Session, device: torch.device, files: RunFiles,
+                emit: Listener) -> "QualityMonitor":
         if config.eval_every == 0:
-            return cls(None, config, files, num_classes, emit)
+            return cls(None, None, session.trainee, files, emit)
         try:
-            judge = judge_for(dataset, own_images=config.data is not None, count=config.eval_images, device=device)
+            judge, produce = session.judge(config.eval_images, device)
         except GanvasError as why:
             emit(Note(0, text=f"no quality metrics for this run: {why}"))
-            return cls(None, config, files, num_classes, emit)
-        return cls(judge, config, files, num_classes, emit)
+            return cls(None, None, session.trainee, files, emit)
+        return cls(judge, produce, session.trainee, files, emit)
 
     def check_losses(self, step: int) -> None:
         self._say(step, {"d_overpowering_g": discriminator_overpowering(
             [entry for entry in self.files.history if "d_accuracy" in entry])})
 
-    def evaluate(self, gan: GAN, step: int) -> None:
+    def evaluate(self, step: int) -> None:
         if self.judge is None:
             return
-        quality = self.judge.judge(gan.generate(self.latents, self.labels))
+        quality = self.judge.judge(self.produce())
         self.last = quality
         self.files.record({"step": step, "quality": quality})
         self.emit(QualityMeasured(step, quality=quality, summary=self.judge.summary(quality)))
@@ -456,7 +423,7 @@ class QualityMonitor:
         key = self.judge.best_key
         if key and quality[key] < self.best:
             self.best = quality[key]
-            path = gan.save(self.files.run_dir, step, name=BEST, quality=quality)
+            path = self.trainee.save(self.files.run_dir, step, name=BEST, quality=quality)
             self.emit(CheckpointSaved(step, path=path, name=BEST))
 
     def _say(self, step: int, alarms: dict[str, str | None]) -> None:
@@ -467,19 +434,15 @@ class QualityMonitor:
 class Loop:
     """One training session of a run: steps until a length or a stop request, with its outputs on the way."""
 
-    def __init__(self, gan: GAN, sampler: BatchSampler, files: RunFiles, monitor: QualityMonitor, emit: Listener,
+    def __init__(self, session: Session, files: RunFiles, monitor: QualityMonitor, emit: Listener,
                  config: TrainConfig, target_steps: int | None, stops: StopRequests,
                  processes: Processes = Processes()):
-        self.gan, self.sampler, self.files, self.monitor, self.emit = gan, sampler, files, monitor, emit
+        self.session, self.trainee, self.sampler = session, session.trainee, session.sampler
+        self.files, self.monitor, self.emit = files, monitor, emit
         self.config, self.target_steps, self.stops = config, target_steps, stops
         # With several processes only the main one writes the run folder; all take every decision together.
         self.processes = processes
         self.writes = processes.is_main
-        # A conditional grid has one row per class.
-        grid_size = GRID_ROW * gan.num_classes if gan.num_classes else GRID_SIZE
-        self.fixed_z = gaussian_latents(grid_size, config.z_dim, config.seed)
-        self.fixed_labels = balanced_labels(grid_size, gan.num_classes) if gan.num_classes else None
-        self.columns = GRID_ROW if gan.num_classes else None
 
     def run(self, step: int, saved_step: int | None) -> TrainResult:
         config, target_steps = self.config, self.target_steps
@@ -499,7 +462,8 @@ class Loop:
                     if stop_requested or interrupted:
                         stopped_by = "interrupt" if interrupted else "stop_request"
                         break
-                    stats = self.gan.train_step(step, lambda i: self._shard(self.sampler.batch(step * config.n_critic + i)))
+                    stats = self.trainee.train_step(
+                        step, lambda i: self._shard(self.sampler.batch(step * config.n_critic + i)))
                     # The whole batch's statistics (the mean of the shards'), read in one device sync.
                     values = dict(zip(stats, self.processes.mean(torch.stack(list(stats.values()))).tolist()))
                     if not all(map(math.isfinite, values.values())):
@@ -513,7 +477,7 @@ class Loop:
                         self._log_stats(step, window, now - window_start, now - started)
                         window_start, window = now, []
                     if config.eval_every and step % config.eval_every == 0 and self.writes:
-                        self.monitor.evaluate(self.gan, step)  # once, by the main process
+                        self.monitor.evaluate(step)  # once, by the main process
                     if step % config.sample_every == 0 and self.writes:
                         self._save_samples(step)
                     if step % config.checkpoint_every == 0:
@@ -548,7 +512,7 @@ class Loop:
         if stopped_by == "stop_request" and self.writes:
             clear_stop_request(run_dir)
         self.processes.barrier()  # the others return once the main process has saved
-        return TrainResult(run_dir, step, stopped_by, _latest(run_dir), self.writes)
+        return TrainResult(run_dir, step, stopped_by, _latest(run_dir), self.writes, kind_of(config))
 
     def _shard(self, batch: Batch) -> Batch:
         """This process's part of a global batch (all of it with one process)."""
@@ -556,8 +520,8 @@ class Loop:
             return batch
         size = self.processes.shard_size(len(batch[0]))
         cut = slice(self.processes.rank * size, (self.processes.rank + 1) * size)
-        images, labels = batch
-        return images[cut], None if labels is None else labels[cut]
+        images, second = batch  # labels, a second set of images, or None
+        return images[cut], None if second is None else second[cut]
 
     def _log_stats(self, step: int, window: list[dict[str, float]], window_s: float, elapsed_s: float) -> None:
         # Terms applied on some steps only (lazy R1) are averaged over the steps that have them.
@@ -574,17 +538,17 @@ class Loop:
         self.monitor.check_losses(step)
 
     def _save_samples(self, step: int) -> Path:
-        path = self.files.save_samples(self.gan.generate(self.fixed_z, self.fixed_labels), step, self.columns)
+        path = self.files.save_samples(*self.session.grid(), step=step)
         self.files.plot_losses()
         self.emit(SamplesWritten(step, path=path))
         return path
 
     def _save(self, step: int) -> None:
-        if not self.gan.weights_are_finite():  # the same weights on every process: all take this branch together
+        if not self.trainee.weights_are_finite():  # the same weights on every process: all take this branch together
             self._roll_back(step, {"weights": math.nan})
         if not self.writes:
             return
-        path = self.gan.save(self.files.run_dir, step, quality=self.monitor.last)
+        path = self.trainee.save(self.files.run_dir, step, quality=self.monitor.last)
         ckpt.prune_checkpoints(self.files.run_dir, self.config.keep_checkpoints)
         self.emit(CheckpointSaved(step, path=path, name=path.name))
 
@@ -594,7 +558,7 @@ class Loop:
         if not self.writes:  # the main process rolls the run back and says so
             raise DivergedError(f"training diverged at step {step} ({what})")
         try:
-            good, notes = restore_newest_good(self.gan, self.files.run_dir, "rolling back to")
+            good, notes = restore_newest_good(self.trainee, self.files.run_dir, "rolling back to")
         except CheckpointError as why:
             good, notes = None, [f"no checkpoint to roll back to loads clean: {why.args[0]}"]
         for text in notes:

@@ -28,6 +28,7 @@ class ImageDataset:
     class_names: list[str] | None = None  # for labelled data whose classes have names (folder datasets)
     held_out: np.ndarray | None = None  # where images were held out (holdout=): their indices in the full set
     part: str = "all"  # "all", or "training" / "held-out" after holding images out (data.holdout)
+    names: list[str] | None = None  # each image's file name, relative to the folder (folder datasets)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

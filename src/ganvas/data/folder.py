@@ -95,6 +95,7 @@ def load_image_folder(
         num_classes=None if decoded.class_names is None else len(decoded.class_names),
         name=root.resolve().stem if root.is_file() else root.resolve().name,
         class_names=decoded.class_names,
+        names=[file.name for file in files if file.name not in set(decoded.skipped)],
     )
 
 

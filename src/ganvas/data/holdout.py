@@ -58,7 +58,7 @@ def _subset(dataset: "ImageDataset", indices: np.ndarray, held: np.ndarray, part
     picked = torch.from_numpy(indices)
     return replace(dataset, images=dataset.images[picked],
                    labels=None if dataset.labels is None else dataset.labels[picked], held_out=held,
-                   part=part)
+                   part=part, names=None if dataset.names is None else [dataset.names[i] for i in indices])
 
 
 def write_holdout_record(run_dir: str | Path, dataset: "ImageDataset", seed: int) -> Path | None:

@@ -34,27 +34,29 @@ class ModelSpec:
     discriminator: type[nn.Module]
     description: str
     conditional: bool = False  # both nets take num_classes and are called with labels
+    kind: str = "noise-to-image"  # or "image-to-image": a generator that translates images (ganvas.translation)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register_model(name: str, generator: type[nn.Module], discriminator: type[nn.Module], description: str,
-                   *, conditional: bool = False) -> None:
+                   *, conditional: bool = False, kind: str = "noise-to-image") -> None:
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
-    _REGISTRY[name] = ModelSpec(name, generator, discriminator, description, conditional)
+    _REGISTRY[name] = ModelSpec(name, generator, discriminator, description, conditional, kind)
 
 
-def model_names() -> list[str]:
-    return sorted(_REGISTRY)
+def model_names(kind: str | None = "noise-to-image") -> list[str]:
+    """The registered models of a kind (None: all)."""
+    return sorted(name for name, spec in _REGISTRY.items() if kind is None or spec.kind == kind)
 
 
 def get_model(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise GanvasError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}") from None
+        raise GanvasError(f"unknown model {name!r}; choose one of: {', '.join(model_names(None))}") from None
 
 
 def build_generator(name: str, **kwargs: Any) -> nn.Module:
@@ -200,4 +202,4 @@ def discriminate(discriminator: nn.Module, images: torch.Tensor, labels: torch.T
 
 
 # Importing a model module registers it.
-from ganvas.models import dcgan, lightweight, mlp, resnet  # noqa: E402,F401
+from ganvas.models import dcgan, lightweight, mlp, resnet, unet  # noqa: E402,F401

@@ -433,6 +433,8 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
                               "nullable": field.default is None})
         found = {}
         for name, description in ganvas.presets().items():
+            if PRESETS[name].options.get("task", "generate") != "generate":
+                continue  # image-to-image runs are trained from the CLI and the API (docs/translate.md)
             own_images = PRESETS[name].for_data is not None
             extra = {"data": "images", "size": 32} if own_images else {}
             config = preset_config(name, count_images=lambda config: 100, **extra).to_dict()

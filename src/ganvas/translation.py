@@ -1,0 +1,704 @@
+"""Image-to-image GANs: the trainee of the image-to-image kind (kinds.py), its data and its inference.
+
+Tasks (the `task` option, docs/translate.md):
+- upscale, colorize, sketch, inpaint: one folder of images; each batch's inputs are computed from its
+  images on the fly (a x4 downscaled copy upscaled back by bicubic; the greyscale; kornia's Canny edges;
+  the image with rectangular holes and a channel marking them). pix2pix: a U-Net G, a PatchGAN D that
+  sees the input beside the output, L1 to the target plus the adversarial loss.
+- paired: folder A's images into folder B's files of the same name (pix2pix on given pairs).
+- cyclegan: between two folders, unpaired (Zhu et al. 2017): G_A2B and G_B2A, D_A and D_B,
+  cycle-consistency and identity losses, D trained on a history pool of generated images.
+
+The `augment` option's translation is applied to a pair as to one image (the input and the target
+shifted alike). Everything random comes from the run's noise generator, saved in each checkpoint with
+the image pools, so resuming is exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganvas import checkpoint as ckpt
+from ganvas.augment import augment, parse_policy
+from ganvas.batches import Batch, BatchSampler
+from ganvas.config import TrainConfig
+from ganvas.data import ImageDataset, load_image_folder, to_model_range
+from ganvas.data.holdout import holdout_indices, split_holdout
+from ganvas.devices import has_fast_bf16
+from ganvas.distributed import Processes
+from ganvas.errors import DataError, GanvasError, named
+from ganvas.gan import make_optimizer, optimizer_updates
+from ganvas.losses import get_objective
+from ganvas.metrics.quality import Judge
+from ganvas.models import build_network, get_model
+from ganvas.noise import SampleNoise
+
+KIND = ckpt.IMAGE_TO_IMAGE
+FOLDER_TASKS = ("upscale", "colorize", "sketch", "inpaint")
+UPSCALE = 4
+DEFAULT_WIDTH = 32
+DEPTH = 4  # U-Net stages: 64 px images reach 4 x 4 at the bottleneck
+POOL_SIZE = 50  # CycleGAN's history of generated images (Shrivastava et al. 2017)
+GRID_EXAMPLES = 16
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
+CANNY_THRESHOLDS = (0.1, 0.2)  # kornia's defaults, on images in [0, 1]
+NOT_FOR_TRANSLATION = ("ema_decay", "gp_weight", "r1_gamma", "clip_weights", "instance_noise", "compile",
+                       "channels_last")
+
+
+# --- inputs made from images --------------------------------------------------------------------------------
+
+def colour_part(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(colour channels, alpha or None) of grey, grey+alpha, RGB or RGBA images."""
+    if images.shape[1] in (2, 4):
+        return images[:, :-1], images[:, -1:]
+    return images, None
+
+
+def greyscale(images: torch.Tensor) -> torch.Tensor:
+    """Colour images in [-1, 1] as grey in the same channels (so a residual G corrects them), alpha kept."""
+    colour, alpha = colour_part(images)
+    if colour.shape[1] != 3:
+        raise DataError(f"{named('task', 'colorize')} learns colour from colour images; these have no colour "
+                        f"channels (train on RGB or RGBA images, {named('channels')} rgb)")
+    weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    grey = (colour * weights).sum(dim=1, keepdim=True).expand_as(colour)
+    return grey if alpha is None else torch.cat([grey, alpha], dim=1)
+
+
+def downscaled(images: torch.Tensor) -> torch.Tensor:
+    """The x4 smaller copy that upscaling learns from (box filter, as a camera's pixels average light)."""
+    return F.avg_pool2d(images, UPSCALE)
+
+
+def bicubic_upscaled(images: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(images, scale_factor=UPSCALE, mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+def edge_map(images: torch.Tensor) -> torch.Tensor:
+    """kornia's Canny edges of the images (transparent parts as black), 1 on an edge and -1 elsewhere."""
+    try:
+        from kornia.filters import canny
+    except ImportError:
+        raise GanvasError(f"{named('task', 'sketch')} finds edges with kornia: pip install 'ganvas[translate]'") \
+            from None
+    colour, alpha = colour_part((images + 1) / 2)
+    if alpha is not None:
+        colour = colour * alpha
+    _, edges = canny(colour.float(), *CANNY_THRESHOLDS)
+    return edges.to(images.dtype) * 2 - 1
+
+
+def holes(count: int, side: int, draws: SampleNoise, device: torch.device) -> torch.Tensor:
+    """(N, 1, side, side) bool: one rectangle per image, each side a quarter to a half of the image's."""
+    low, high = side // 4, side // 2
+    heights, widths = (draws.randint(low, high + 1, (count, 1), device=device) for _ in range(2))
+    tops = (draws.rand((count, 1), device=device) * (side - heights + 1)).long()
+    lefts = (draws.rand((count, 1), device=device) * (side - widths + 1)).long()
+    position = torch.arange(side, device=device)
+    rows = (position >= tops) & (position < tops + heights)
+    columns = (position >= lefts) & (position < lefts + widths)
+    return (rows[:, None, :, None] & columns[:, None, None, :])
+
+
+def with_holes(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The inpainting input: the image with its holes at 0 (mid-grey), and a channel that is 1 on them, -1 off."""
+    return torch.cat([images.masked_fill(mask, 0.0), mask.to(images.dtype) * 2 - 1], dim=1)
+
+
+def task_input(task: str, targets: torch.Tensor, draws: SampleNoise | None) -> torch.Tensor:
+    """What G sees for these target images in a one-folder task."""
+    if task == "upscale":
+        return bicubic_upscaled(downscaled(targets))
+    if task == "colorize":
+        return greyscale(targets)
+    if task == "sketch":
+        return edge_map(targets)
+    if task == "inpaint":
+        return with_holes(targets, holes(len(targets), targets.shape[-1], draws, targets.device))
+    raise ValueError(task)
+
+
+def examples_input(task: str, images: torch.Tensor, seed: int) -> torch.Tensor:
+    """G's inputs for fixed examples, the same every time (inpainting's holes drawn from the seed)."""
+    if task in FOLDER_TASKS:
+        return task_input(task, images, SampleNoise(torch.Generator().manual_seed(seed)))
+    return images
+
+
+def input_channels(task: str, target_channels: int) -> int:
+    return {"sketch": 1, "inpaint": target_channels + 1}.get(task, target_channels)
+
+
+def shown_as(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Images with `channels` channels for a grid beside others: grey repeated as colour, alpha added opaque or
+    dropped, an inpainting input shown without its mask."""
+    colour, alpha = colour_part(images[:, :channels] if images.shape[1] > channels else images)
+    want_alpha = channels in (2, 4)
+    want_colour = 3 if channels >= 3 else 1
+    if colour.shape[1] != want_colour:
+        colour = colour.mean(dim=1, keepdim=True).expand(-1, want_colour, -1, -1) if want_colour == 3 \
+            else colour.mean(dim=1, keepdim=True)
+    if not want_alpha:
+        return colour
+    return torch.cat([colour, alpha if alpha is not None else torch.ones_like(colour[:, :1])], dim=1)
+
+
+# --- data ---------------------------------------------------------------------------------------------------
+
+def _load_folder(config: TrainConfig, path: str) -> ImageDataset:
+    return load_image_folder(path, config.size, fit=config.fit, channels=config.channels,
+                             background=config.background)
+
+
+def match_names(a: ImageDataset, b: ImageDataset) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Indices of the pairs (files of the same name but for the extension, in A's order), and A's and B's names
+    that have no partner."""
+    def key(name: str) -> str:
+        return name.rsplit(".", 1)[0]
+
+    in_b = {key(name): index for index, name in enumerate(b.names)}
+    pairs = [(index, in_b[key(name)]) for index, name in enumerate(a.names) if key(name) in in_b]
+    matched = {key(a.names[i]) for i, _ in pairs}
+    only_a = [name for name in a.names if key(name) not in matched]
+    only_b = [name for name in b.names if key(name) not in matched]
+    left, right = (np.array(side, dtype=np.int64) for side in zip(*pairs)) if pairs else (np.zeros(0, np.int64),) * 2
+    return left, right, only_a, only_b
+
+
+def _unmatched_note(only_a: list[str], only_b: list[str], a: str, b: str) -> str | None:
+    parts = [f"{len(names)} in {folder} ({', '.join(names[:5])}{' ...' if len(names) > 5 else ''})"
+             for names, folder in ((only_a, a), (only_b, b)) if names]
+    return f"files with no partner of the same name, left out: {'; '.join(parts)}" if parts else None
+
+
+@dataclass
+class TranslationData:
+    """A run's pairs (or two unpaired sets): the training batches, and the held-out (else first) examples that
+    grids and quality measures show."""
+
+    task: str
+    dataset: ImageDataset  # the training images: targets (one folder), A (two folders)
+    sampler: Any
+    a_channels: int  # what G_A2B takes ...
+    b_channels: int  # ... and makes
+    examples: tuple[torch.Tensor, torch.Tensor]  # (A or targets, B or targets) in [-1, 1], on the CPU
+    held_out: bool  # whether the examples were held out of training
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def load_translation_data(config: TrainConfig, device: torch.device) -> TranslationData:
+    """The run's data: training batches on `device`, and as examples the held-out pairs (all of them), else the
+    first training ones."""
+    if config.task in FOLDER_TASKS:
+        full = _load_folder(config, config.data)
+        training, held = split_holdout(full, config.holdout, config.seed)
+        targets = to_model_range(training.images)
+        sampler = BatchSampler(targets.to(device), None, config.batch_size, config.seed)
+        shown = to_model_range(held.images) if held is not None else targets[:GRID_EXAMPLES]
+        channels = training.image_shape[0]
+        if config.task == "colorize":
+            greyscale(targets[:1])  # refuses grey data before any work
+        return TranslationData(config.task, training, sampler, input_channels(config.task, channels), channels,
+                               (shown, shown), held is not None)
+    a, b = _load_folder(config, config.data), _load_folder(config, config.data_b)
+    if config.task == "paired":
+        left, right, only_a, only_b = match_names(a, b)
+        if not len(left):
+            raise DataError(f"no file in {config.data} has a partner of the same name in {config.data_b} "
+                            f"(e.g. {a.names[0]} / {b.names[0]}); {named('task', 'paired')} pairs files by name "
+                            f"(use {named('task', 'cyclegan')} for unpaired folders)")
+        notes = [note] if (note := _unmatched_note(only_a, only_b, config.data, config.data_b)) else []
+        a_all, b_all = to_model_range(a.images[left]), to_model_range(b.images[right])
+        held = holdout_indices(len(left), config.holdout, config.seed)
+        keep = np.setdiff1d(np.arange(len(left)), held)
+        train_names = [a.names[i] for i in left[keep]]
+        dataset = dataclasses.replace(a, images=a.images[left[keep]], names=train_names,
+                                      held_out=held if len(held) else None,
+                                      part="training" if len(held) else "all", name=f"{a.name}+{b.name}")
+        sampler = BatchSampler(a_all[keep].to(device), b_all[keep].to(device), config.batch_size, config.seed)
+        shown = (a_all[held], b_all[held]) if len(held) else (a_all[keep][:GRID_EXAMPLES], b_all[keep][:GRID_EXAMPLES])
+        return TranslationData(config.task, dataset, sampler, a.image_shape[0], b.image_shape[0], shown,
+                               bool(len(held)), notes)
+    a_train, a_held = split_holdout(a, config.holdout, config.seed)
+    b_train, b_held = split_holdout(b, config.holdout, config.seed)
+    sampler = TwoSamplers(BatchSampler(to_model_range(a_train.images).to(device), None, config.batch_size,
+                                       config.seed),
+                          BatchSampler(to_model_range(b_train.images).to(device), None, config.batch_size,
+                                       config.seed + 1))
+    pick = (lambda train, held: to_model_range(held.images if held is not None else train.images[:GRID_EXAMPLES]))
+    return TranslationData(config.task, dataclasses.replace(a_train, name=f"{a.name}+{b.name}"), sampler,
+                           a.image_shape[0], b.image_shape[0], (pick(a_train, a_held), pick(b_train, b_held)),
+                           a_held is not None)
+
+
+class TwoSamplers:
+    """CycleGAN's batches: one from each folder, each shuffled on its own."""
+
+    def __init__(self, a: BatchSampler, b: BatchSampler):
+        self.a, self.b = a, b
+        self.steps_per_epoch = max(a.steps_per_epoch, b.steps_per_epoch)
+
+    def batch(self, number: int) -> Batch:
+        return self.a.batch(number)[0], self.b.batch(number)[0]
+
+
+# --- the networks -------------------------------------------------------------------------------------------
+
+def translation_recipes(config: TrainConfig, a_channels: int, b_channels: int) -> dict[str, dict[str, Any]]:
+    """Each network role's recipe. pix2pix tasks: generator_a2b and discriminator_b (which sees G's input beside
+    its output); cyclegan adds generator_b2a and discriminator_a, each D seeing images of its own folder alone."""
+    width = config.width or DEFAULT_WIDTH
+    residual = config.task != "sketch"  # an edge map is no first draft of the image
+
+    def generator(c_in: int, c_out: int) -> dict[str, Any]:
+        return {"model": config.model, "part": "generator",
+                "args": {"in_channels": c_in, "out_channels": c_out, "width": width, "depth": DEPTH,
+                         "residual": residual}}
+
+    def discriminator(c_in: int) -> dict[str, Any]:
+        return {"model": config.model, "part": "discriminator",
+                "args": {"in_channels": c_in, "width": width, "spectral_norm": True}}
+
+    if config.task != "cyclegan":
+        return {"generator_a2b": generator(a_channels, b_channels), "discriminator_b": discriminator(a_channels + b_channels)}
+    return {"generator_a2b": generator(a_channels, b_channels), "generator_b2a": generator(b_channels, a_channels),
+            "discriminator_a": discriminator(a_channels), "discriminator_b": discriminator(b_channels)}
+
+
+def check_translation_config(config: TrainConfig, processes: Processes) -> None:
+    """Options that do not apply to translation, refused before any work."""
+    if get_model(config.model).kind != KIND:
+        raise GanvasError(f"{named('task', config.task)} translates images and needs an image-to-image model "
+                          f"({named('model', 'unet')}); {config.model!r} makes images from noise")
+    given = [name for name in NOT_FOR_TRANSLATION if getattr(config, name)]
+    if given:
+        raise GanvasError(f"{', '.join(named(name) for name in given)}: not available for "
+                          f"{named('task', config.task)}, only for noise-to-image GANs; drop them")
+    if config.n_critic != 1 or config.d_step != "joint":
+        raise GanvasError(f"translation takes one joint D update per G update: drop {named('n_critic')} and "
+                          f"{named('d_step')}")
+    if set(parse_policy(config.augment)) - {"translation"}:
+        raise GanvasError(f"a translation pair is augmented as one image, by shifting it: {named('augment')} "
+                          f"takes only 'translation' here, not {config.augment!r}")
+    if config.size % 2 ** DEPTH:
+        raise GanvasError(f"translation models take sides that are a multiple of {2 ** DEPTH}: choose such a "
+                          f"{named('size')} (e.g. 64)")
+    if config.task == "cyclegan" and processes.distributed:
+        raise GanvasError(f"{named('task', 'cyclegan')}'s pool of generated images is kept by one process: "
+                          "train it on one")
+
+
+class ImagePool:
+    """The last POOL_SIZE generated images; D sees a random old one instead of a new one half the time once it
+    is full, so it does not forget what G made before (Shrivastava et al. 2017)."""
+
+    def __init__(self, images: torch.Tensor | None = None):
+        self.images = images
+
+    def query(self, fresh: torch.Tensor, draws: SampleNoise) -> torch.Tensor:
+        count = len(fresh)
+        swap = draws.rand((count,), device=fresh.device) < 0.5
+        slots = draws.randint(0, POOL_SIZE, (count,), device=fresh.device)
+        out = []
+        for image, use_old, slot in zip(fresh, swap.tolist(), slots.tolist()):
+            image = image[None]
+            if self.images is None or len(self.images) < POOL_SIZE:
+                self.images = image.clone() if self.images is None else torch.cat([self.images, image])
+                out.append(image)
+            elif use_old:
+                out.append(self.images[slot:slot + 1].clone())
+                self.images[slot] = image[0]
+            else:
+                out.append(image)
+        return torch.cat(out)
+
+
+class TranslationGAN:
+    """An image-to-image GAN being trained: its networks by role, their optimizers, and one training step."""
+
+    def __init__(self, config: TrainConfig, data: TranslationData, device: torch.device,
+                 processes: Processes = Processes()):
+        check_translation_config(config, processes)
+        self.config, self.data, self.device, self.processes = config, data, device, processes
+        self.cycle = config.task == "cyclegan"
+        self.recipes = translation_recipes(config, data.a_channels, data.b_channels)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.nets = {role: build_network(recipe).to(device) for role, recipe in self.recipes.items()}
+        self.opts = {role: make_optimizer(net, config.lr_g if role.startswith("generator") else config.lr_d,
+                                          config, device) for role, net in self.nets.items()}
+        self.objective = get_objective(config.loss, real_label=config.real_label)
+        self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
+        self.draws = SampleNoise(self.noise, processes.rank, processes.world_size)
+        self.policy = parse_policy(config.augment)
+        self.pools = {"pool_a": ImagePool(), "pool_b": ImagePool()} if self.cycle else {}
+        self.bf16 = config.precision == "bf16" or config.precision == "auto" and has_fast_bf16(device)
+
+    # training
+
+    def _augmented(self, *images: torch.Tensor) -> list[torch.Tensor]:
+        """The same shift for each image of a pair (concatenated, augmented as one)."""
+        if not self.policy:
+            return list(images)
+        joined = augment(torch.cat(images, dim=1), self.policy, self.draws)
+        return list(joined.split([image.shape[1] for image in images], dim=1))
+
+    def pair(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(G's inputs, targets) of a pix2pix batch."""
+        first, second = batch
+        if second is None:  # one folder: the inputs are made from the (augmented) targets
+            (targets,) = self._augmented(first)
+            return task_input(self.config.task, targets, self.draws), targets
+        inputs, targets = self._augmented(first, second)
+        return inputs, targets
+
+    def train_step(self, step: int, next_batch: Callable[[int], Batch]) -> dict[str, torch.Tensor]:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self._cycle_step(next_batch(0)) if self.cycle else self._pix2pix_step(next_batch(0))
+
+    def _update(self, roles: tuple[str, ...], loss: torch.Tensor) -> None:
+        for role in roles:
+            self.opts[role].zero_grad(set_to_none=True)
+        loss.backward()
+        self.processes.average_gradients([self.nets[role] for role in roles])
+        for role in roles:
+            self.opts[role].step()
+
+    def _d_terms(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        real_logits, fake_logits = d(real).float(), d(fake).float()
+        loss = self.objective.discriminator_loss(real_logits, fake_logits)
+        with torch.no_grad():
+            accuracy = ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean()) / 2
+        return loss, accuracy
+
+    def _g_adversarial(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        real_logits = d(real).float() if self.objective.generator_needs_real else None
+        return self.objective.generator_loss(real_logits, d(fake).float())
+
+    def _pix2pix_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        g, d = self.nets["generator_a2b"], self.nets["discriminator_b"]
+        inputs, targets = self.pair(batch)
+        fake = g(inputs)
+        d_loss, accuracy = self._d_terms(d, torch.cat([inputs, targets], 1), torch.cat([inputs, fake.detach()], 1))
+        self._update(("discriminator_b",), d_loss)
+        d.requires_grad_(False)  # G's step needs D's activations' gradients, not its weights'
+        adversarial = self._g_adversarial(d, torch.cat([inputs, targets], 1), torch.cat([inputs, fake], 1))
+        l1 = (fake.float() - targets).abs().mean()
+        self._update(("generator_a2b",), adversarial + self.config.l1_weight * l1)
+        d.requires_grad_(True)
+        return {"d_loss": d_loss.detach(), "g_loss": adversarial.detach(), "d_accuracy": accuracy,
+                "l1": l1.detach()}
+
+    def _cycle_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        config, nets = self.config, self.nets
+        a, b = batch
+        (a,), (b,) = self._augmented(a), self._augmented(b)
+        g_ab, g_ba, d_a, d_b = (nets[r] for r in ("generator_a2b", "generator_b2a", "discriminator_a",
+                                                   "discriminator_b"))
+        fake_b, fake_a = g_ab(a), g_ba(b)
+        d_a.requires_grad_(False)
+        d_b.requires_grad_(False)
+        adversarial = self._g_adversarial(d_b, b, fake_b) + self._g_adversarial(d_a, a, fake_a)
+        cycle = (g_ba(fake_b).float() - a).abs().mean() + (g_ab(fake_a).float() - b).abs().mean()
+        total = adversarial + config.cycle_weight * cycle
+        identity = torch.zeros((), device=a.device)
+        if config.identity_weight and a.shape[1] == b.shape[1]:
+            identity = (g_ab(b).float() - b).abs().mean() + (g_ba(a).float() - a).abs().mean()
+            total = total + config.identity_weight * identity
+        self._update(("generator_a2b", "generator_b2a"), total)
+        d_a.requires_grad_(True)
+        d_b.requires_grad_(True)
+        loss_a, accuracy_a = self._d_terms(d_a, a, self.pools["pool_a"].query(fake_a.detach(), self.draws))
+        loss_b, accuracy_b = self._d_terms(d_b, b, self.pools["pool_b"].query(fake_b.detach(), self.draws))
+        self._update(("discriminator_a", "discriminator_b"), (loss_a + loss_b) / 2)
+        return {"d_loss": ((loss_a + loss_b) / 2).detach(), "g_loss": adversarial.detach() / 2,
+                "d_accuracy": (accuracy_a + accuracy_b) / 2, "cycle_l1": cycle.detach() / 2,
+                "identity_l1": identity.detach() / 2}
+
+    def weights_are_finite(self) -> bool:
+        return all(torch.isfinite(p).all() for net in self.nets.values() for p in net.parameters())
+
+    # outputs
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, role: str = "generator_a2b", batch_size: int = 64) -> torch.Tensor:
+        """G's outputs for its inputs, in eval mode, on the CPU."""
+        g = self.nets[role]
+        was_training = g.training
+        g.eval()
+        out = torch.cat([g(images[i:i + batch_size].to(self.device)).float().cpu()
+                         for i in range(0, len(images), batch_size)])
+        g.train(was_training)
+        return out
+
+    def example_inputs(self) -> torch.Tensor:
+        return examples_input(self.data.task, self.data.examples[0], self.config.seed)
+
+    def grid(self) -> tuple[torch.Tensor, int]:
+        """Rows of examples, each input | output | target (cyclegan: a | a2b | a2b2a, then b | b2a | b2a2b)."""
+        first, second = (x[:GRID_EXAMPLES] for x in self.data.examples)
+        if self.cycle:
+            count = min(len(first), len(second), GRID_EXAMPLES // 2)
+            a, b = first[:count], second[:count]
+            a2b, b2a = self.translate(a), self.translate(b, "generator_b2a")
+            channels = max(a.shape[1], b.shape[1])
+            triples = [torch.stack([shown_as(x, channels) for x in (a, a2b, self.translate(a2b, "generator_b2a"))], 1),
+                       torch.stack([shown_as(x, channels) for x in (b, b2a, self.translate(b2a))], 1)]
+            return torch.cat(triples).flatten(0, 1), 6
+        inputs = self.example_inputs()[:GRID_EXAMPLES]
+        outputs = self.translate(inputs)
+        channels = second.shape[1]
+        return torch.stack([shown_as(inputs, channels), outputs, second[:len(inputs)]], 1).flatten(0, 1), 6
+
+    # checkpoints
+
+    def training_state(self) -> ckpt.TrainingState:
+        return ckpt.TrainingState({role: opt.state_dict() for role, opt in self.opts.items()},
+                                  [{"noise": self.noise.get_state()}],
+                                  {name: pool.images for name, pool in self.pools.items() if pool.images is not None})
+
+    def save(self, run_dir: Path, step: int, name: str | None = None, quality: dict | None = None) -> Path:
+        return ckpt.save_checkpoint(run_dir, step, KIND, self.nets, self.recipes, self.config.to_dict(),
+                                    self.training_state(), name=name, quality=quality,
+                                    processes=self.processes.world_size)
+
+    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
+        ckpt.require_kind(checkpoint, KIND)
+        if checkpoint.networks != self.recipes:
+            raise GanvasError(f"checkpoint {checkpoint.path} holds other networks ({checkpoint.networks}) than this "
+                              f"run's config builds ({self.recipes}); resume with the run's own config")
+        for role, net in self.nets.items():
+            ckpt.load_weights_into(net, checkpoint.weights(role), role, checkpoint.path)
+        state = checkpoint.training_state()
+        ckpt.check_training_state(state, self.opts, [{"noise": self.noise}], checkpoint.path)
+        shape = self.data.examples[0].shape[2:]
+        for name, images in state.buffers.items():
+            if name not in self.pools or images.dim() != 4 or images.shape[2:] != shape \
+                    or not 0 < len(images) <= POOL_SIZE or not torch.isfinite(images).all():
+                raise ckpt.CheckpointError(f"{checkpoint.path} has an unusable training state (buffer {name!r}); "
+                                           "resume from an earlier checkpoint")
+        try:
+            for role, opt in self.opts.items():
+                opt.load_state_dict(state.optimizers[role])
+            self.noise.set_state(state.rng[0]["noise"])
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:
+            raise ckpt.CheckpointError(f"{checkpoint.path} has an unusable training state ({type(err).__name__}: "
+                                       f"{err}); resume from an earlier checkpoint") from None
+        for name, pool in self.pools.items():
+            pool.images = state.buffers[name].to(self.device).clone() if name in state.buffers else None
+
+
+# --- measuring ----------------------------------------------------------------------------------------------
+
+def l1_distance(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Mean absolute difference in [0, 1] pixel units."""
+    return float((outputs.float() - targets.float()).abs().mean() / 2)
+
+
+def psnr(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio in dB of images in [-1, 1] (peak 1 in [0, 1] units), over all pixels together."""
+    mse = float((((outputs.float() - targets.float()) / 2) ** 2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def ssim(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    from pytorch_msssim import ssim as reference_ssim
+
+    side = min(outputs.shape[-2:])
+    window = min(11, side - (side + 1) % 2)  # an odd window that fits the images
+    return float(reference_ssim((outputs.float() + 1) / 2, (targets.float() + 1) / 2, data_range=1.0,
+                                win_size=window))
+
+
+PAIRED_LABELS = {"l1": ("L1 to target", "lower"), "psnr": ("PSNR dB", "higher"), "ssim": ("SSIM", "higher")}
+
+
+class TranslationJudge(Judge):
+    """Training's quality measure of a pix2pix run: L1 and PSNR of the examples' outputs against their targets
+    (held-out pairs where the run has them), beside the input's own (the baseline every output should beat)."""
+
+    measures = "pairs"
+    labels = PAIRED_LABELS
+    best_key = "l1"
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor):
+        self.targets = targets
+        self.count = len(targets)
+        baseline = shown_as(inputs, targets.shape[1])
+        self.real_floor = {"l1": l1_distance(baseline, targets), "psnr": psnr(baseline, targets)}
+
+    def judge(self, images: torch.Tensor) -> dict[str, float]:
+        return {"l1": l1_distance(images, self.targets), "psnr": psnr(images, self.targets)}
+
+    def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
+        return {}
+
+    def summary(self, quality: dict[str, float]) -> dict[str, str]:
+        return {"L1": f"{quality['l1']:.3f}", "PSNR": f"{quality['psnr']:.1f}"}
+
+
+class CycleJudge(Judge):
+    """Training's measure of a CycleGAN run: how far A -> B -> A lands from A (and B from B) on the examples."""
+
+    measures = "cycle"
+    labels = {"cycle_l1": ("cycle L1", "lower")}
+    best_key = None  # a small cycle error says nothing of how B-like the translations are
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor):
+        self.a, self.b = a, b
+        self.count = len(a) + len(b)
+        self.real_floor = {"cycle_l1": 0.0}
+
+    def judge(self, images: torch.Tensor) -> dict[str, float]:
+        return {"cycle_l1": l1_distance(images, torch.cat([self.a, self.b]))}
+
+    def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
+        return {}
+
+    def summary(self, quality: dict[str, float]) -> dict[str, str]:
+        return {"cycle L1": f"{quality['cycle_l1']:.3f}"}
+
+
+def translation_session(config: TrainConfig, processes: Processes, device: torch.device):
+    from ganvas.kinds import Session
+
+    data = load_translation_data(config, device)
+    translator = TranslationGAN(config, data, device, processes)
+
+    def judge(count: int, judge_device: torch.device) -> tuple[Judge, Callable[[], torch.Tensor]]:
+        if translator.cycle:
+            a, b = data.examples
+            return CycleJudge(a, b), lambda: torch.cat([
+                translator.translate(translator.translate(a), "generator_b2a"),
+                translator.translate(translator.translate(b, "generator_b2a"))])
+        inputs = translator.example_inputs()
+        return TranslationJudge(inputs, data.examples[1]), lambda: translator.translate(inputs)
+
+    return Session(data.dataset, translator, data.sampler, translator.grid, judge, notes=data.notes)
+
+
+# --- using a trained translator -----------------------------------------------------------------------------
+
+MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+DIRECTIONS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
+
+
+def load_translator_networks(target: str | Path, device: str = "cpu") -> tuple[dict[str, nn.Module], ckpt.Checkpoint]:
+    """The generators of an image-to-image checkpoint (a checkpoint folder, a run folder's latest, or RUN:NAME),
+    in eval mode; recipes and weights checked (on the meta device) before anything is built for real."""
+    from ganvas.devices import resolve_device
+
+    checkpoint = ckpt.load_checkpoint(ckpt.resolve_checkpoint(target))
+    if checkpoint.kind != KIND:
+        raise GanvasError(f"{checkpoint.path} is a {checkpoint.kind} GAN, not an image translator: train one with "
+                          f"{named('task')} (upscale, colorize, sketch, inpaint, paired or cyclegan)")
+    networks = {}
+    for role in DIRECTIONS.values():
+        recipe = checkpoint.networks.get(role)
+        if recipe is None:
+            continue
+        try:
+            with torch.device("meta"):
+                skeleton = build_network(recipe)
+        except GanvasError as err:
+            raise ckpt.CheckpointError(f"{checkpoint.path}/{ckpt.META_FILE} has an unusable {role} recipe "
+                                       f"({err.args[0]}); use another checkpoint") from None
+        weights = checkpoint.weights(role)
+        ckpt.check_weights_fit(skeleton, weights, role, checkpoint.path)
+        network = build_network(recipe)
+        network.load_state_dict(weights)
+        networks[role] = network.to(resolve_device(device)).eval()
+    if "generator_a2b" not in networks:
+        raise ckpt.CheckpointError(f"{checkpoint.path} has no generator_a2b; use another checkpoint")
+    return networks, checkpoint
+
+
+def read_for(path: str | Path, channels: int, background: str | None) -> torch.Tensor:
+    """An image file as (1, channels, H, W) in [-1, 1], converted as training converted its images."""
+    from PIL import Image
+
+    from ganvas.data.folder import read_image
+
+    try:
+        image = read_image(path, 2 ** 15)  # no smaller draft of a JPEG
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist") from None
+    except Exception as err:  # Pillow raises many types on bad data
+        raise DataError(f"{path} cannot be read as an image ({type(err).__name__}: {err})") from None
+    mode = MODES[channels]
+    if background is not None and mode not in ("LA", "RGBA"):
+        from PIL import ImageColor
+
+        canvas = Image.new("RGBA", image.size, (*ImageColor.getrgb(background)[:3], 255))
+        canvas.alpha_composite(image.convert("RGBA"))
+        image = canvas
+    pixels = np.asarray(image.convert(mode), dtype=np.uint8).reshape(image.height, image.width, -1)
+    return to_model_range(torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None])
+
+
+def enhance_input(task: str, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """What G takes for an image given to `ganvas enhance`: upscale: the image itself enlarged x4 by bicubic
+    (the output is 4 times its size); colorize: its greyscale; sketch: its edges; inpaint: the image with holes
+    where `mask` (1, 1, H, W bool) is true, or where it is fully transparent; paired and cyclegan: itself."""
+    if task == "upscale":
+        return bicubic_upscaled(image)
+    if task == "colorize":
+        return greyscale(image)
+    if task == "sketch":
+        return edge_map(image)
+    if task == "inpaint":
+        if mask is None:
+            _, alpha = colour_part(image)
+            if alpha is None:
+                raise GanvasError(f"inpainting needs to know where the holes are: give a {named('mask')} image "
+                                  "(white on the holes)")
+            mask = alpha <= -1
+        if mask.shape[-2:] != image.shape[-2:]:
+            mask = F.interpolate(mask.float(), size=image.shape[-2:], mode="nearest") > 0.5
+        return with_holes(image, mask)
+    return image
+
+
+def read_mask(path: str | Path) -> torch.Tensor:
+    """A mask image as (1, 1, H, W) bool: true where it is light (the holes to fill)."""
+    return read_for(path, 1, "black") > 0
+
+
+def evaluate_pairs(network: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, dict[str, float]]:
+    """L1, PSNR and SSIM of the translations of `inputs` against `targets`, beside the inputs themselves as the
+    output (the baseline: for upscaling that is bicubic interpolation)."""
+    outputs = torch.cat([network(inputs[i:i + 64]).float() for i in range(0, len(inputs), 64)])
+    baseline = shown_as(inputs, targets.shape[1])
+    return {name: {"translated": measure(outputs, targets), "baseline": measure(baseline, targets)}
+            for name, measure in (("l1", l1_distance), ("psnr", psnr), ("ssim", ssim))}
+
+
+def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Tensor, target_set: ImageDataset,
+                      count: int) -> dict[str, dict[str, float]]:
+    """Thumbnail precision and recall of the translations of `sources` against the target folder, beside the
+    untranslated sources (the baseline) and other real target images (the floor), and the cycle error."""
+    from ganvas.metrics.pixels import NEIGHBOURS, PixelJudge
+
+    if min(count, len(sources)) <= NEIGHBOURS:
+        raise GanvasError(f"precision and recall need more than {NEIGHBOURS} images of each folder, held out of "
+                          f"training: train with {named('holdout')} {NEIGHBOURS + 1} or more (and {named('n')} as many)")
+    judge = PixelJudge(target_set, min(count, len(sources)))
+    sources = sources[:judge.count]
+    outputs = torch.cat([forward(sources[i:i + 64]).float() for i in range(0, len(sources), 64)])
+    back = torch.cat([backward(outputs[i:i + 64]).float() for i in range(0, len(outputs), 64)])
+    translated, untouched = judge.judge(outputs), judge.judge(shown_as(sources, outputs.shape[1]))
+    floor = judge.real_floor
+    scores = {name: {"translated": translated[name], "baseline": untouched[name], "floor": floor[name]}
+              for name in ("precision", "recall")}
+    scores["cycle_l1"] = {"translated": l1_distance(back, sources)}
+    return scores

@@ -1,0 +1,468 @@
+"""Image-to-image GANs (ganvas.translation): pairs, training steps, exact resume, tiled inference, bad inputs."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganvas
+import ganvas.api
+from ganvas import checkpoint as ckpt
+from ganvas.config import PRESETS, preset_config
+from ganvas.errors import CheckpointError, DataError, GanvasError
+from ganvas.models.unet import UNetGenerator
+from ganvas.noise import SampleNoise
+from ganvas.tiles import apply_tiled
+from ganvas.trainer import train
+from ganvas.translation import (TranslationGAN, greyscale, holes, load_translation_data, task_input, with_holes)
+
+SIZE = 16
+TINY = {"size": SIZE, "width": 8, "batch_size": 4, "steps": 4, "log_every": 2, "sample_every": 2,
+        "checkpoint_every": 2, "eval_every": 2, "holdout": 2}
+
+
+def picture(seed: int, channels: int = 4, side: int = 24) -> np.ndarray:
+    """A coloured square with a transparent margin, placed and coloured by the seed."""
+    rng = np.random.default_rng(seed)
+    pixels = np.zeros((side, side, channels), dtype=np.uint8)
+    top, left = rng.integers(2, side // 2, size=2)
+    pixels[top:top + side // 3, left:left + side // 3, :3] = rng.integers(40, 255, size=3)
+    pixels[..., 3:] = 0
+    pixels[top:top + side // 3, left:left + side // 3, 3:] = 255
+    return pixels
+
+
+def write_folder(folder, names, channels: int = 4, seed: int = 0, extension: str = "png"):
+    folder.mkdir(parents=True, exist_ok=True)
+    mode = {3: "RGB", 4: "RGBA"}[channels]
+    for index, name in enumerate(names):
+        Image.fromarray(picture(seed + index, channels), mode).save(folder / f"{name}.{extension}")
+    return folder
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_folder(tmp_path / "images", [f"im{i:02d}" for i in range(12)])
+
+
+@pytest.fixture
+def two_folders(tmp_path):
+    names = [f"e{i:02d}" for i in range(12)]
+    a = write_folder(tmp_path / "a", names + ["only_in_a"])
+    b = write_folder(tmp_path / "b", names + ["only_in_b"], seed=100)
+    return a, b
+
+
+def config_for(task, data, data_b=None, **changes):
+    return preset_config(task if task != "paired" else "paired", count_images=lambda c: 12,
+                         **{"data": str(data), "data_b": None if data_b is None else str(data_b), **TINY, **changes})
+
+
+def weights(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+# --- pairs ---------------------------------------------------------------------------------------------------
+
+def test_upscale_input_is_the_bicubic_enlargement_of_a_four_times_smaller_copy():
+    images = torch.rand(2, 4, SIZE, SIZE) * 2 - 1
+    made = task_input("upscale", images, None)
+    small = torch.nn.functional.avg_pool2d(images, 4)
+    assert made.shape == images.shape
+    assert torch.allclose(made, torch.nn.functional.interpolate(small, scale_factor=4, mode="bicubic").clamp(-1, 1))
+    flat = torch.full((1, 3, SIZE, SIZE), 0.3)  # nothing to lose: the input is the image
+    assert torch.allclose(task_input("upscale", flat, None), flat, atol=1e-6)
+
+
+def test_colorize_input_is_grey_in_every_colour_channel_and_keeps_alpha():
+    images = torch.rand(2, 4, SIZE, SIZE) * 2 - 1
+    grey = greyscale(images)
+    assert grey.shape == images.shape
+    assert torch.equal(grey[:, 0], grey[:, 1]) and torch.equal(grey[:, 1], grey[:, 2])
+    assert torch.equal(grey[:, 3], images[:, 3])
+    expected = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
+    assert torch.allclose(grey[:, 0], expected, atol=1e-6)
+    with pytest.raises(DataError, match="colour"):
+        greyscale(torch.zeros(1, 1, SIZE, SIZE))
+
+
+def test_sketch_input_marks_the_edges_of_the_image_only():
+    pytest.importorskip("kornia")
+    images = -torch.ones(1, 3, 32, 32)
+    images[..., 8:24, 8:24] = 1  # a white square on black
+    edges = task_input("sketch", images, None)
+    assert edges.shape == (1, 1, 32, 32)
+    assert set(edges.unique().tolist()) <= {-1.0, 1.0}
+    on = edges[0, 0] > 0
+    assert on[7:9, 10:22].any() and on[10:22, 7:9].any()  # the square's outline
+    assert not on[12:20, 12:20].any() and not on[:4].any()  # nothing inside it or far outside
+
+
+def test_inpaint_input_has_rectangular_holes_at_zero_and_a_mask_channel():
+    images = torch.rand(8, 3, 32, 32) * 2 - 1
+    made = task_input("inpaint", images, SampleNoise(torch.Generator().manual_seed(0)))
+    assert made.shape == (8, 4, 32, 32)
+    mask = made[:, 3] > 0
+    assert set(made[:, 3].unique().tolist()) == {-1.0, 1.0}
+    for image, hole, source in zip(made, mask, images):
+        rows, columns = hole.any(1).nonzero().flatten(), hole.any(0).nonzero().flatten()
+        height, width = len(rows), len(columns)
+        assert 8 <= height <= 16 and 8 <= width <= 16
+        assert hole.sum() == height * width  # one rectangle
+        assert torch.all(image[:3][:, hole] == 0)
+        assert torch.equal(image[:3][:, ~hole], source[:, ~hole])
+    again = task_input("inpaint", images, SampleNoise(torch.Generator().manual_seed(0)))
+    assert torch.equal(made, again)  # drawn from the run's noise: the same seed, the same holes
+
+
+def test_holes_of_a_batch_on_two_processes_are_those_of_one():
+    one = holes(8, 32, SampleNoise(torch.Generator().manual_seed(3)), torch.device("cpu"))
+    halves = [holes(4, 32, SampleNoise(torch.Generator().manual_seed(3), rank, 2), torch.device("cpu"))
+              for rank in range(2)]
+    assert torch.equal(torch.cat(halves), one)
+
+
+def test_paired_augmentation_shifts_both_images_alike(two_folders):
+    a, _ = two_folders
+    config = config_for("paired", a, a, augment="translation")  # A paired with itself: every pair is equal
+    data = load_translation_data(config, torch.device("cpu"))
+    translator = TranslationGAN(config, data, torch.device("cpu"))
+    batch = data.sampler.batch(0)
+    assert torch.equal(batch[0], batch[1])
+    for _ in range(3):
+        inputs, targets = translator.pair(batch)
+        assert torch.equal(inputs, targets)
+        assert not torch.equal(inputs, batch[0])  # they were shifted (all of them unshifted is unlikely)
+
+
+def test_one_folder_pairs_are_made_from_the_augmented_target():
+    config = preset_config("upscale", count_images=lambda c: 12, data="x", **{**TINY, "holdout": 0},
+                           augment="translation")
+    images = torch.rand(4, 3, SIZE, SIZE) * 2 - 1
+
+    class Data:
+        task, a_channels, b_channels, examples = "upscale", 3, 3, (images, images)
+
+    translator = TranslationGAN(config, Data(), torch.device("cpu"))
+    inputs, targets = translator.pair((images, None))
+    assert torch.allclose(inputs, task_input("upscale", targets, None))
+
+
+# --- paired folders --------------------------------------------------------------------------------------------
+
+def test_paired_folders_match_files_by_name_and_report_the_unmatched(two_folders, tmp_path):
+    a, b = two_folders
+    (b / "e03.png").rename(b / "e03.PNG")  # the extension does not count
+    data = load_translation_data(config_for("paired", a, b, holdout=0), torch.device("cpu"))
+    assert data.dataset.names == [f"e{i:02d}.png" for i in range(12)]
+    assert len(data.notes) == 1 and "only_in_a" in data.notes[0] and "only_in_b" in data.notes[0]
+    first, second = data.sampler.images, data.sampler.labels
+    expected_b = np.stack([np.asarray(Image.open(b / (f"e{i:02d}.png" if i != 3 else "e03.PNG")).resize(
+        (SIZE, SIZE), Image.Resampling.LANCZOS)) for i in range(12)])
+    assert len(first) == len(second) == 12
+    decoded_b = ((second + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()
+    assert np.abs(decoded_b - expected_b).max() <= 1
+    run = train(config_for("paired", a, b, steps=2), tmp_path / "run")
+    log = (run.run_dir / "train.log").read_text()
+    assert "no partner of the same name" in log and "only_in_b" in log
+
+
+def test_paired_folders_with_no_matching_names_are_refused(tmp_path):
+    a = write_folder(tmp_path / "a", ["x1", "x2", "x3"])
+    b = write_folder(tmp_path / "b", ["y1", "y2", "y3"])
+    with pytest.raises(DataError, match="no file in .* has a partner of the same name"):
+        load_translation_data(config_for("paired", a, b, holdout=0), torch.device("cpu"))
+
+
+def test_paired_folders_may_differ_in_channels(tmp_path):
+    names = [f"n{i}" for i in range(8)]
+    a = write_folder(tmp_path / "a", names, channels=3)
+    b = write_folder(tmp_path / "b", names, channels=4)
+    config = config_for("paired", a, b, holdout=0, channels="auto")
+    data = load_translation_data(config, torch.device("cpu"))
+    assert (data.a_channels, data.b_channels) == (3, 4)
+    translator = TranslationGAN(config, data, torch.device("cpu"))
+    assert translator.translate(data.examples[0][:2]).shape == (2, 4, SIZE, SIZE)
+
+
+# --- training --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task", ["upscale", "colorize", "sketch", "inpaint", "paired", "cyclegan"])
+def test_a_training_step_moves_every_network(task, folder, two_folders):
+    if task == "sketch":
+        pytest.importorskip("kornia")
+    config = config_for(task, *(two_folders if task in ("paired", "cyclegan") else (folder,)), holdout=0)
+    data = load_translation_data(config, torch.device("cpu"))
+    translator = TranslationGAN(config, data, torch.device("cpu"))
+    before = {role: weights(net) for role, net in translator.nets.items()}
+    stats = translator.train_step(0, lambda i: data.sampler.batch(i))
+    assert set(translator.nets) == ({"generator_a2b", "discriminator_b"} if task != "cyclegan" else
+                                    {"generator_a2b", "generator_b2a", "discriminator_a", "discriminator_b"})
+    for role, net in translator.nets.items():
+        after = net.state_dict()
+        assert any(not torch.equal(before[role][k], after[k]) for k in after), f"{role} did not move"
+    assert all(torch.isfinite(value) for value in stats.values())
+    assert {"d_loss", "g_loss", "d_accuracy"} <= set(stats)
+
+
+def _checkpoint_tensors(run_dir):
+    latest = ckpt.step_checkpoints(run_dir)[-1]
+    loaded = ckpt.load_checkpoint(latest)
+    return latest.name, {role: loaded.weights(role) for role in loaded.networks}, loaded.training_state()
+
+
+@pytest.mark.parametrize("task", ["inpaint", "cyclegan"])
+def test_resumed_run_is_bit_identical_to_a_straight_run(task, folder, two_folders, tmp_path):
+    sources = two_folders if task == "cyclegan" else (folder,)
+    straight = train(config_for(task, *sources, steps=6), tmp_path / "straight")
+    config = config_for(task, *sources, steps=3)
+    train(config, tmp_path / "resumed")
+    train(config.replace(steps=6), tmp_path / "resumed", resume=True)
+    name_a, weights_a, state_a = _checkpoint_tensors(straight.run_dir)
+    name_b, weights_b, state_b = _checkpoint_tensors(tmp_path / "resumed")
+    assert name_a == name_b == "step-00000006"
+    for role in weights_a:
+        for key in weights_a[role]:
+            assert torch.equal(weights_a[role][key], weights_b[role][key]), (role, key)
+    assert torch.equal(state_a.rng[0]["noise"], state_b.rng[0]["noise"])
+    assert set(state_a.buffers) == set(state_b.buffers) == ({"pool_a", "pool_b"} if task == "cyclegan" else set())
+    for name in state_a.buffers:
+        assert torch.equal(state_a.buffers[name], state_b.buffers[name])
+
+
+def test_a_run_writes_input_output_target_grids_and_quality(folder, tmp_path):
+    run = train(config_for("upscale", folder), tmp_path / "run")
+    grid = Image.open(run.run_dir / "samples" / "latest.png")
+    assert grid.width > grid.height  # rows of input | output | target, two examples a row
+    lines = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    quality = [line["quality"] for line in lines if "quality" in line]
+    assert quality and {"l1", "psnr"} <= set(quality[0])
+    assert "l1" in lines[0]
+    assert (run.run_dir / "checkpoints" / "best").is_dir()  # ranked by held-out L1
+    assert json.loads((run.run_dir / "holdout.json").read_text())["count"] == 2
+
+
+def test_a_nan_rolls_back_to_the_last_good_checkpoint(folder, tmp_path, monkeypatch):
+    from ganvas.trainer import DivergedError
+
+    config = config_for("upscale", folder, steps=6)
+    original = TranslationGAN._pix2pix_step
+
+    def poisoned(self, batch):
+        stats = original(self, batch)
+        if int(self.opts["generator_a2b"].state_dict()["state"][0]["step"]) == 3:
+            stats["l1"] = torch.tensor(float("nan"))
+        return stats
+
+    monkeypatch.setattr(TranslationGAN, "_pix2pix_step", poisoned)
+    with pytest.raises(DivergedError, match="rolled back to the last good checkpoint, step-00000002"):
+        train(config, tmp_path / "run")
+
+
+# --- enhance ---------------------------------------------------------------------------------------------------
+
+def _trained(tmp_path, task, *sources, **changes):
+    return train(config_for(task, *sources, steps=2, **changes), tmp_path / task).run_dir
+
+
+def test_tiled_inference_equals_whole_image_inference_away_from_the_seams():
+    torch.manual_seed(0)
+    network = UNetGenerator(3, 3, width=4, depth=2).eval()
+    with torch.no_grad():  # running statistics that are not the identity
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2)
+    image = torch.rand(1, 3, 100, 88) * 2 - 1
+    whole = apply_tiled(network, image, network.multiple, tile=128, overlap=64)
+    tiled = apply_tiled(network, image, network.multiple, tile=32, overlap=8)
+    assert tiled.shape == whole.shape == (1, 3, 100, 88)
+    # The first tile alone covers [0, 24) on each axis; its inner edge is 8 pixels further. The receptive field of a
+    # 2-stage U-Net reaches well under 8 pixels, so there it is exactly the whole-image result.
+    assert torch.allclose(tiled[..., :16, :16], whole[..., :16, :16], atol=1e-5)
+    assert (tiled - whole).abs().max() < 0.5  # and nowhere far off: the seams are blended
+
+
+def test_enhance_upscales_four_times_and_keeps_transparency(folder, tmp_path):
+    run = _trained(tmp_path, "upscale", folder)
+    translator = ganvas.load_translator(run)
+    assert translator.info.task == "upscale" and translator.info.directions == ("a2b",)
+    source = tmp_path / "small.png"
+    Image.fromarray(picture(7, 4, side=20), "RGBA").save(source)
+    images = translator.enhance(source)
+    assert images.tensor.shape == (1, 4, 80, 80)
+    large = tmp_path / "large.png"  # larger than a tile: tiled
+    Image.fromarray(np.tile(picture(8, 4, side=24), (4, 4, 1)), "RGBA").save(large)
+    assert translator.enhance(large, tile=128, overlap=32).tensor.shape == (1, 4, 384, 384)
+    written = translator.enhance_files([source], tmp_path / "out")
+    assert [p.name for p in written] == ["small.png"] and Image.open(written[0]).size == (80, 80)
+
+
+def test_enhance_cli_and_both_directions_of_a_cyclegan(two_folders, tmp_path, capsys):
+    from ganvas.cli import main
+
+    run = _trained(tmp_path, "cyclegan", *two_folders, holdout=4)
+    image = two_folders[0] / "e00.png"
+    for direction in ("a2b", "b2a"):
+        assert main(["enhance", str(run), str(image), "--out", str(tmp_path / direction),
+                     "--direction", direction]) == 0
+        assert Image.open(tmp_path / direction / "e00.png").size == (24, 24)
+    assert main(["evaluate", str(run), "--n", "3"]) == 1
+    assert "precision and recall need more than 3 images" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--n", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "a2b_precision" in out and "b2a_cycle_l1" in out
+
+
+def test_enhance_refuses_bad_inputs(folder, tmp_path):
+    run = _trained(tmp_path, "upscale", folder)
+    translator = ganvas.load_translator(run)
+    with pytest.raises(GanvasError, match="4 channels"):
+        translator.enhance(torch.zeros(3, 20, 20))  # the run trained on RGBA
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGBA", (3, 3), (200, 10, 10, 255)).save(tiny)  # 12 x 12 after x4 bicubic: under 16
+    with pytest.raises(GanvasError, match="smaller than this model's smallest input"):
+        translator.enhance(tiny)
+    with pytest.raises(GanvasError, match="b2a needs a cyclegan run"):
+        translator.enhance(tiny, direction="b2a")
+    with pytest.raises(DataError, match="does not exist"):
+        translator.enhance(tmp_path / "missing.png")
+
+
+def test_inpaint_enhance_fills_the_masks_light_pixels(folder, tmp_path):
+    run = _trained(tmp_path, "inpaint", folder)
+    translator = ganvas.load_translator(run)
+    image = torch.rand(4, 32, 32) * 2 - 1
+    mask = torch.zeros(32, 32, dtype=torch.bool)
+    mask[8:16, 8:16] = True
+    out = translator.enhance(image, mask=mask).tensor
+    assert out.shape == (1, 4, 32, 32)
+    network = translator.networks["generator_a2b"]
+    with torch.no_grad():
+        expected = network(with_holes(image[None], mask[None, None]))
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+# --- evaluation and kinds --------------------------------------------------------------------------------------
+
+def test_evaluate_reports_the_input_as_the_baseline(folder, tmp_path):
+    from ganvas.translation import l1_distance, psnr
+
+    run = _trained(tmp_path, "colorize", folder)
+    evaluation = ganvas.evaluate(run, n=10)
+    assert evaluation.held_out and evaluation.count == 2
+    data = load_translation_data(config_for("colorize", folder), torch.device("cpu"))
+    targets = data.examples[1]
+    assert evaluation.scores["l1"]["baseline"] == pytest.approx(l1_distance(greyscale(targets), targets))
+    assert evaluation.scores["psnr"]["baseline"] == pytest.approx(psnr(greyscale(targets), targets))
+    assert {"l1", "psnr", "ssim"} == set(evaluation.scores)
+    assert "baseline" in evaluation.text()
+
+
+def test_checkpoints_of_the_other_kind_are_refused_clearly(folder, tmp_path, mnist_everywhere):
+    translation = _trained(tmp_path, "upscale", folder)
+    with pytest.raises(CheckpointError, match="ganvas enhance"):
+        ganvas.load(translation)
+    noise_run = train(preset_config("seed", steps=2, log_every=1, eval_every=0, batch_size=8), tmp_path / "gan")
+    with pytest.raises(GanvasError, match="not an image translator"):
+        ganvas.load_translator(noise_run.run_dir)
+    # A checkpoint of the other kind as the one to resume from.
+    config = config_for("upscale", folder, steps=4)
+    with pytest.raises(GanvasError, match="is of a noise-to-image GAN, but this is a image-to-image one"):
+        train(config, translation, resume=True, from_checkpoint=ckpt.step_checkpoints(noise_run.run_dir)[-1])
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"task": "upscale", "data": None, "size": None}, "learns from your own images"),
+    ({"task": "paired", "data": "a", "size": 32}, "give the second with"),
+    ({"task": "upscale", "data": "a", "size": 32, "data_b": "b"}, "is the second folder of"),
+])
+def test_task_options_are_checked(changes, message):
+    with pytest.raises(GanvasError, match=message):
+        preset_config("seed", **changes)
+
+
+def test_noise_models_and_noise_options_are_refused_for_translation(folder):
+    data_config = config_for("upscale", folder)
+    data = load_translation_data(data_config, torch.device("cpu"))
+    with pytest.raises(GanvasError, match="needs an image-to-image model"):
+        TranslationGAN(data_config.replace(model="dcgan"), data, torch.device("cpu"))
+    with pytest.raises(GanvasError, match="only for noise-to-image GANs"):
+        TranslationGAN(data_config.replace(ema_decay=0.99), data, torch.device("cpu"))
+    with pytest.raises(GanvasError, match="multiple of 16"):
+        TranslationGAN(data_config.replace(size=24), data, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("preset", sorted(name for name, p in PRESETS.items() if "task" in p.options))
+def test_every_translation_preset_trains_a_few_steps(preset, folder, two_folders, tmp_path):
+    if preset == "sketch":
+        pytest.importorskip("kornia")
+    sources = two_folders if preset in ("paired", "cyclegan") else (folder,)
+    assert train(config_for(preset, *sources, steps=2), tmp_path / "run").step == 2
+
+
+def test_a_translation_model_without_a_task_is_refused(tmp_path, mnist_everywhere):
+    with pytest.raises(GanvasError, match="translates images: give it a"):
+        train(preset_config("seed", model="unet", steps=2), tmp_path / "run")
+
+
+def test_a_task_with_no_preset_takes_its_own():
+    from ganvas.config import new_run_config
+
+    config = new_run_config({"task": "colorize", "data": "x", "size": 32}, count_images=lambda c: 500)
+    assert config.preset == "colorize" and config.model == "unet" and config.holdout == 50
+
+
+# --- the guide -------------------------------------------------------------------------------------------------
+
+def test_the_translate_guide_runs_as_written(tmp_path, monkeypatch):
+    """docs/translate.md's Python runs as written on two tiny folders named as in the guide, cut to a few steps."""
+    import re
+    from pathlib import Path
+
+    names = [f"e{i:02d}" for i in range(12)]
+    write_folder(tmp_path / "emoji" / "google", names)
+    write_folder(tmp_path / "emoji" / "twitter", names, seed=50)
+    Image.fromarray(picture(3, 4, side=20), "RGBA").save(tmp_path / "small.png")
+    Image.fromarray(picture(4, 4, side=48), "RGBA").save(tmp_path / "cat.png")
+    monkeypatch.chdir(tmp_path)
+    real_train = ganvas.api.train
+
+    def quick_train(*args, **options):
+        options.update(steps=2, minutes=None, width=8, progress=False, log_every=1, sample_every=2,
+                       checkpoint_every=2, eval_every=2, holdout=4)
+        return real_train(*args, **options)
+
+    monkeypatch.setattr(ganvas.api, "train", quick_train)
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "translate.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", guide, flags=re.S)
+    assert blocks
+    namespace: dict = {}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"docs/translate.md block {number}", "exec"), namespace)
+    assert namespace["larger"].tensor.shape == (1, 4, 80, 80)
+    assert Image.open(tmp_path / "x4" / "small.png").size == (80, 80)
+    assert (tmp_path / "enhanced" / "cat.png").is_file()
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="needs torch.distributed with gloo")
+def test_pix2pix_trains_on_two_processes_and_cyclegan_is_refused_there(folder, two_folders, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GANVAS_DIST_TIMEOUT_S": "20"}
+    common = ["--size", "16", "--width", "8", "--batch-size", "4", "--steps", "4", "--log-every", "2",
+              "--eval-every", "2", "--holdout", "2", "--no-progress", "--device", "cpu", "--nproc-per-node", "2"]
+    done = subprocess.run([sys.executable, "-m", "ganvas", "train", "--task", "inpaint", "--data", str(folder),
+                           "--run", str(tmp_path / "two"), *common], capture_output=True, text=True,
+                          env=environment, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert "on 2 processes" in (tmp_path / "two" / "train.log").read_text()
+    assert ckpt.step_checkpoints(tmp_path / "two")[-1].name == "step-00000004"
+    refused = subprocess.run([sys.executable, "-m", "ganvas", "train", "--task", "cyclegan", "--data",
+                              str(two_folders[0]), "--data-b", str(two_folders[1]), "--run", str(tmp_path / "cycle"),
+                              *common], capture_output=True, text=True, env=environment, timeout=240)
+    assert refused.returncode != 0 and "train it on one" in refused.stderr
