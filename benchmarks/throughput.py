@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ganvas.config import preset_config
 from ganvas.gan import GAN
-from ganvas.trainer import BatchSampler
+from ganvas.batches import BatchSampler
 from timing import interleaved, print_against  # benchmarks/timing.py: a script's folder is on sys.path
 
 IMAGE_SHAPE = (1, 28, 28)
