@@ -183,7 +183,7 @@ def test_evaluate_a_run_on_your_own_images(tmp_path, capsys):
 def test_thumbnail_alarms_fire_on_collapse_and_copying_and_stay_quiet_on_the_floor(tmp_path):
     dataset = blob_dataset(tmp_path)
     judge = PixelJudge(dataset, count=20)
-    assert judge.alarms(judge.real_floor) == {"mode_collapse": None, "copying": None}
+    assert judge.alarms(judge.real_floor) == {"mode_collapse": None, "copying": None, "mode_dropping": None}
     copies = judge.alarms(judge.judge(to_model_range(dataset.images)))
     assert copies["copying"].startswith("G is copying: 100% of generated images")
     collapsed = judge.alarms(judge.judge(to_model_range(dataset.images[:1]).repeat(20, 1, 1, 1)))

@@ -9,7 +9,8 @@ A checkpoint is a folder, written under a temporary name and renamed into place
         <role>.safetensors         weights, one file per network role: generator and discriminator,
                                    generator_ema when the run averages G's weights (more roles for
                                    kinds with more networks); sampling needs meta.json and a generator
-        training_state.pt          optimizer states by role and RNG states, one set per process:
+        training_state.pt          optimizer states by role and RNG states, one set per process, and
+                                   what the training strategy adapts (ADA's augmentation probability):
                                    tensors and plain containers only, read back with
                                    torch.load(weights_only=True)
 
@@ -69,6 +70,9 @@ class TrainingState:
 
     optimizers: dict[str, dict[str, Any]]
     rng: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    # What a training strategy adapts as it goes, by name (e.g. ADA's augmentation probability); the same on every
+    # process. Checkpoints from before it was kept have none.
+    strategy: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,10 +132,12 @@ class Checkpoint:
         except (KeyError, TypeError, IndexError) as err:
             raise CheckpointError(f"{path} has an unusable training state (no {err}); "
                                   "resume from an earlier checkpoint") from None
-        if not (isinstance(optimizers, dict) and isinstance(rng, list) and all(isinstance(s, dict) for s in rng)):
+        strategy = state.get("strategy", {}) if isinstance(state, dict) else None
+        if not (isinstance(optimizers, dict) and isinstance(rng, list) and all(isinstance(s, dict) for s in rng)
+                and isinstance(strategy, dict)):
             raise CheckpointError(f"{path} has an unusable training state (not laid out as ganvas writes it); "
                                   "resume from an earlier checkpoint")
-        return TrainingState(dict(optimizers), list(rng))
+        return TrainingState(dict(optimizers), list(rng), dict(strategy))
 
 
 def weights_path(checkpoint_dir: Path, role: str) -> Path:
@@ -154,6 +160,8 @@ def save_checkpoint(run_dir: Path, step: int, kind: str, networks: dict[str, nn.
             "step": step, "kind": kind, "networks": {role: recipes[role] for role in networks},
             "config": config, "quality": quality, "processes": processes}
     state = {"optimizers": training_state.optimizers, "rng": training_state.rng}
+    if training_state.strategy:
+        state["strategy"] = training_state.strategy
     training_state_bytes = io.BytesIO()
     torch.save(state, training_state_bytes)  # in memory, so that a full disk is an OSError of our own write
     with atomic_directory(final) as folder:

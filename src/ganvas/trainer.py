@@ -50,6 +50,7 @@ from ganvas.metrics.judges import judge_for
 from ganvas.metrics.quality import Judge
 from ganvas.plots import plot_curves
 from ganvas.runfolder import LOCK_FILE, RunLock, StatusWriter, clear_stop_request, stop_requested
+from ganvas.selfcondition import self_conditioned, write_clusters
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
@@ -233,8 +234,14 @@ def train(config: TrainConfig, run_dir: Path, *, resume: bool = False, from_chec
             shutdown()
 
 
-def _setup(config: TrainConfig, processes: Processes, device: torch.device) -> tuple[ImageDataset, GAN, BatchSampler]:
+def _setup(config: TrainConfig, processes: Processes, device: torch.device,
+           clusters_in: Path | None = None) -> tuple[ImageDataset, GAN, BatchSampler]:
+    """The data, GAN and batches of a run. A self-conditioned run labels its images by cluster: read from
+    clusters_in (the run folder, when the main process resumes), else found again, which the other processes of a
+    run on several always do (k-means with the run's seed finds the same clusters on each)."""
     dataset = load_training_data(config)
+    if config.self_condition:
+        dataset = self_conditioned(dataset, config.self_condition, config.seed, clusters_in)
     gan = GAN(config, dataset.image_shape, device, dataset.num_classes, processes)
     sampler = BatchSampler(to_model_range(dataset.images).to(device),
                            dataset.labels.to(device) if gan.num_classes else None,
@@ -290,7 +297,7 @@ def _train(config: TrainConfig, run_dir: Path, processes: Processes, torch_devic
 def _train_main(config: TrainConfig, run_dir: Path, processes: Processes, torch_device: torch.device, resume: bool,
                 from_checkpoint: str | Path | None, overwrite: bool, listeners: Iterable[Listener],
                 stop: threading.Event | None, announce: Callable[[tuple[int, Path | None]], None]) -> TrainResult:
-    dataset, gan, sampler = _setup(config, processes, torch_device)
+    dataset, gan, sampler = _setup(config, processes, torch_device, run_dir if resume else None)
     outputs = [TensorBoardLog(run_dir)] if config.tensorboard else []  # fails here if the extra is missing
     lock = prepare_run_dir(run_dir, resume, overwrite)  # only now: a run that cannot start leaves no folder behind
     try:
@@ -317,6 +324,8 @@ def _train_main(config: TrainConfig, run_dir: Path, processes: Processes, torch_
         announce((step, resumed.path if resumed is not None else None))
         save_config(config, run_dir)
         write_holdout_record(run_dir, dataset, config.seed)
+        if config.self_condition:
+            write_clusters(run_dir, dataset)
         where = f"{processes.world_size} processes ({torch_device.type})" if processes.distributed else torch_device
         emit(Started(step, run_dir=run_dir, target_steps=total_steps, minutes=config.minutes, resumed=resume,
                      description=f"{describe(config, dataset, total_steps)} on {where}"
@@ -403,7 +412,9 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
             f"{dataset.name}{'' if config.data else ' ' + config.split} "
             f"({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}"
             f"{f', {config.holdout} held out' if config.holdout else ''}), "
-            f"batch {config.batch_size}{', DiffAugment ' + config.augment if config.augment else ''}, {length}")
+            f"batch {config.batch_size}{', DiffAugment ' + config.augment if config.augment else ''}"
+            f"{f' (ADA, target {config.ada_target:g})' if config.ada_target else ''}"
+            f"{f', self-conditioned on {config.self_condition} clusters' if config.self_condition else ''}, {length}")
 
 
 class QualityMonitor:
