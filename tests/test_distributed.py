@@ -116,3 +116,16 @@ def test_killing_one_process_ends_the_run_with_a_clear_error_and_an_intact_check
     latest = ckpt.step_checkpoints(run_dir)[-1]
     assert ckpt.load_checkpoint(latest).step > 0 and ganvas.load(run_dir).sample(2).pixels.shape[0] == 2
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")], "no partial checkpoint"
+
+
+def test_adaptive_augmentation_on_two_processes_adapts_as_on_one(mnist_dir, tmp_path):
+    ada = ["--augment", "translation,cutout", "--ada-target", "0.6", "--steps", "4", "--checkpoint-every", "4"]
+    single = one_process(mnist_dir, *ada, "--run", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    launched = one_process(mnist_dir, *ada, "--nproc-per-node", "2", "--run", str(tmp_path / "two"))
+    assert launched.returncode == 0, launched.stderr
+    assert_close(tmp_path / "one", tmp_path / "two")
+    one, two = ([json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+                for run in ("one", "two"))
+    assert [entry["augment_p"] for entry in one] == pytest.approx([entry["augment_p"] for entry in two])
+    assert one[-1]["augment_p"] > 0, "D is sure of the real digits at once, so p rises"
