@@ -151,7 +151,7 @@ def test_self_conditioning_needs_your_own_images_and_a_conditional_model(tmp_pat
 
 
 def test_a_checkpoint_without_the_augmentation_probability_does_not_resume_an_ada_run(tmp_path):
-    config = art_config(two_kind_folder(tmp_path / "set"))
+    config = art_config(two_kind_folder(tmp_path / "set"), ada_target=0.0)
     plain = GAN(config, (4, 16, 16), torch.device("cpu"))
     path = plain.save(tmp_path / "run", 0)
     adaptive = GAN(config.replace(ada_target=0.6), (4, 16, 16), torch.device("cpu"))
