@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet "$TORCH_SPEC"
-.venv/bin/python -m pip install --quiet -e ".[test,video,onnx,tensorboard,translate]"
+.venv/bin/python -m pip install --quiet -e ".[test,video,onnx,tensorboard,translate,art]"
 .venv/bin/python -m pip install --quiet -e ".[studio,studio-test]"
 # The studio's browser tests drive Debian's Chromium (Playwright's own browser download is not reachable). Installed
 # only where it is missing and we are root (CI); elsewhere those tests skip and say why.

@@ -41,11 +41,11 @@ def blob_folder(path, count: int, seed: int = 0):
 # --- the art preset ---------------------------------------------------------------------------------------
 
 
-def test_art_on_a_small_set_at_cpu_sizes_is_the_measured_squimoji_recipe():
+def test_art_on_a_small_set_at_cpu_sizes_is_the_measured_recipe():
     options = art_options(87, {"size": 32})
     assert options == {"model": "dcgan", "width": 32, "spectral_norm": True, "loss": "hinge", "lr_g": 2e-4,
                        "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9, "ema_decay": 0.999, "batch_size": 32,
-                       "augment": FULL_AUGMENT}
+                       "augment": FULL_AUGMENT, "ada_target": 0.6, "precision": "auto"}
 
 
 @pytest.mark.parametrize("count, batch", [(10, 4), (64, 32), (5, 2), (1, 1), (4999, 32), (5000, 64)])
@@ -53,9 +53,14 @@ def test_art_batches_are_at_most_half_the_images(count, batch):
     assert art_options(count, {"size": 32})["batch_size"] == batch
 
 
+def test_art_without_augmentation_does_not_adapt_it():
+    config = preset_config("art", count_images=lambda c: 87, data="set", size=32, augment="none")
+    assert config.augment == "none" and config.ada_target == 0
+
+
 def test_art_augments_less_on_large_sets_and_takes_the_lightweight_model_at_large_sizes():
     large = art_options(20_000, {"size": 64})
-    assert large["augment"] == "translation" and large["model"] == "dcgan"
+    assert large["augment"] == "translation" and large["model"] == "dcgan" and "ada_target" not in large
     big_pictures = art_options(200, {"size": 128})
     assert big_pictures["model"] == "lightweight" and "spectral_norm" not in big_pictures  # built into its D
 
@@ -183,7 +188,7 @@ def test_evaluate_a_run_on_your_own_images(tmp_path, capsys):
 def test_thumbnail_alarms_fire_on_collapse_and_copying_and_stay_quiet_on_the_floor(tmp_path):
     dataset = blob_dataset(tmp_path)
     judge = PixelJudge(dataset, count=20)
-    assert judge.alarms(judge.real_floor) == {"mode_collapse": None, "copying": None}
+    assert judge.alarms(judge.real_floor) == {"mode_collapse": None, "copying": None, "mode_dropping": None}
     copies = judge.alarms(judge.judge(to_model_range(dataset.images)))
     assert copies["copying"].startswith("G is copying: 100% of generated images")
     collapsed = judge.alarms(judge.judge(to_model_range(dataset.images[:1]).repeat(20, 1, 1, 1)))

@@ -144,3 +144,16 @@ def test_two_launchers_meeting_at_a_rendezvous_train_one_run_as_two_nodes(mnist_
     assert all(launcher.returncode == 0 for launcher in launchers), [err for _, err in results]
     assert "on 2 processes" in (tmp_path / "nodes" / "train.log").read_text()
     assert_close(tmp_path / "one", tmp_path / "nodes")
+
+
+def test_adaptive_augmentation_on_two_processes_adapts_as_on_one(mnist_dir, tmp_path):
+    ada = ["--augment", "translation,cutout", "--ada-target", "0.6", "--steps", "4", "--checkpoint-every", "4"]
+    single = one_process(mnist_dir, *ada, "--run", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    launched = one_process(mnist_dir, *ada, "--nproc-per-node", "2", "--run", str(tmp_path / "two"))
+    assert launched.returncode == 0, launched.stderr
+    assert_close(tmp_path / "one", tmp_path / "two")
+    one, two = ([json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+                for run in ("one", "two"))
+    assert [entry["augment_p"] for entry in one] == pytest.approx([entry["augment_p"] for entry in two])
+    assert one[-1]["augment_p"] > 0, "D is sure of the real digits at once, so p rises"

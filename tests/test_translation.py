@@ -303,15 +303,15 @@ def test_enhance_upscales_four_times_and_keeps_transparency(folder, tmp_path):
 def test_enhance_cli_and_both_directions_of_a_cyclegan(two_folders, tmp_path, capsys):
     from ganvas.cli import main
 
-    run = _trained(tmp_path, "cyclegan", *two_folders, holdout=4)
+    run = _trained(tmp_path, "cyclegan", *two_folders, holdout=6)
     image = two_folders[0] / "e00.png"
     for direction in ("a2b", "b2a"):
         assert main(["enhance", str(run), str(image), "--out", str(tmp_path / direction),
                      "--direction", direction]) == 0
         assert Image.open(tmp_path / direction / "e00.png").size == (24, 24)
-    assert main(["evaluate", str(run), "--n", "3"]) == 1
-    assert "precision and recall need more than 3 images" in capsys.readouterr().err
-    assert main(["evaluate", str(run), "--n", "4"]) == 0
+    assert main(["evaluate", str(run), "--n", "5"]) == 1
+    assert "precision, recall and coverage need at least 6 images" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--n", "6"]) == 0
     out = capsys.readouterr().out
     assert "a2b_precision" in out and "b2a_cycle_l1" in out
 

@@ -116,14 +116,25 @@ def parse_policy(text: str) -> tuple[str, ...]:
     return _checked(tuple(name.strip() for name in text.split(",")))
 
 
-def augment(images: Tensor, policy: tuple[str, ...] | str, generator: SampleNoise | torch.Generator | None) -> Tensor:
+def augment(images: Tensor, policy: tuple[str, ...] | str, generator: SampleNoise | torch.Generator | None,
+            probability: Tensor | float | None = None) -> Tensor:
     """Apply the policy's augmentations in order, each with fresh per-sample randomness.
 
     Random numbers come from `generator` (which must live on the images' device; None means the global RNG; a
     SampleNoise when the batch is one shard of a larger one), so a run that checkpoints its generator's state stays
     reproducible. An empty policy returns `images` itself.
+
+    With a `probability` p (ADA, Karras et al. 2020: a 0-d tensor the trainer adapts, or a number), each
+    augmentation is applied to each sample with probability p and skipped otherwise, decided per sample and per
+    augmentation; None applies every augmentation to every sample, as DiffAugment does. The same random numbers
+    are drawn whatever p is, so changing p never shifts the draws that follow.
     """
     noise = sample_noise(generator)
     for name in parse_policy(policy) if isinstance(policy, str) else _checked(tuple(policy)):
-        images = AUGMENTATIONS[name](images, noise)
+        augmented = AUGMENTATIONS[name](images, noise)
+        if probability is None:
+            images = augmented
+        else:
+            chosen = noise.rand((images.shape[0], 1, 1, 1), device=images.device) < probability
+            images = torch.where(chosen, augmented, images)
     return images

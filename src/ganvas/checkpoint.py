@@ -9,7 +9,8 @@ A checkpoint is a folder, written under a temporary name and renamed into place
         <role>.safetensors         weights, one file per network role: generator and discriminator,
                                    generator_ema when the run averages G's weights (more roles for
                                    kinds with more networks); sampling needs meta.json and a generator
-        training_state.pt          optimizer states by role and RNG states, one set per process:
+        training_state.pt          optimizer states by role and RNG states, one set per process, and
+                                   other state by name (ADA's augmentation probability, CycleGAN's pools):
                                    tensors and plain containers only, read back with
                                    torch.load(weights_only=True)
 
@@ -70,7 +71,9 @@ class TrainingState:
 
     optimizers: dict[str, dict[str, Any]]
     rng: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    buffers: dict[str, torch.Tensor] = field(default_factory=dict)  # other state by name (CycleGAN's image pools)
+    # Other training state by name, each a tensor: what a strategy adapts as it goes (ADA's augmentation probability),
+    # CycleGAN's image pools. Checkpoints from before it was kept have none.
+    buffers: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass

@@ -51,9 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Generate images. With no output option, writes a grid to sample.png.")
     add_checkpoint_arguments(sample)
     sample.add_argument("--n", type=int, help="how many images (default 64; a conditional model: 8 per class, "
-                                               "a row each)")
+                                               "a row each; any n covers the classes evenly)")
     sample.add_argument("--class", dest="class_index", type=int, metavar="K",
-                        help="only class K (models trained with labels)")
+                        help="only class K (models trained with labels; with --self-condition: cluster K)")
     sample.add_argument("--seed", type=int, default=0, help="latent seed: the same seed gives the same images")
     sample.add_argument("--out", type=Path, help="write a grid PNG here")
     sample.add_argument("--out-dir", type=Path, help="write one PNG per image into this folder")

@@ -105,6 +105,18 @@ class TrainConfig:
     ema_decay: float = option(0.0, "sample from a moving average of G, e.g. 0.999 (0 = off)", group="strategy")
     augment: str = option("", "DiffAugment policy for everything D sees, e.g. translation,cutout,color",
                           group="strategy")
+    ada_target: float = option(0.0, "adaptive augmentation (ADA, Karras et al. 2020): each --augment operation is "
+                                    "applied with a probability p, raised while D is surer of the real images than "
+                                    "this target (the mean sign of its logits on them) and lowered while less sure, "
+                                    "e.g. 0.6; p is kept in checkpoints (0 = off: every operation always)",
+                               group="strategy", metavar="T")
+    minibatch_std: bool = option(False, "a minibatch standard-deviation feature in D (ProGAN): D sees how varied each "
+                                        "group of 4 images is, so a G that draws too few things is told apart "
+                                        "(dcgan, resnet)", group="strategy")
+    self_condition: int = option(0, "self-conditioning (Liu et al. 2020): cluster the training images into K groups "
+                                    "(k-means on their thumbnails, kept in the run folder) and train a class-conditional "
+                                    "model on the cluster labels; samples then cover every cluster evenly (needs a -cond "
+                                    "model, which the art preset picks; 0 = off)", group="strategy", metavar="K")
     real_label: float = option(1.0, "one-sided label smoothing: D's target for real images (e.g. 0.9)",
                                group="strategy")
     instance_noise: float = option(0.0, "std of Gaussian noise added to everything D sees", group="strategy")
@@ -206,16 +218,22 @@ def art_options(image_count: int, chosen: dict[str, Any]) -> dict[str, Any]:
     """The `art` preset's settings for a data set of `image_count` images and the options the user chose.
 
     Measured on squimoji (87 images, 32 px, docs/art.md): a spectral-norm DCGAN with hinge loss, an EMA of G
-    and the full DiffAugment policy learns recognisable, varied images in 10 CPU minutes.
+    and the full DiffAugment policy learns recognisable, varied images in 10 CPU minutes. The search of docs/art.md
+    ("Covering the whole collection") added adaptive augmentation (ADA, target 0.6) on small sets, which in 10
+    minutes mostly keeps augmentation low and let G cover far more of a varied set, and bf16 where the hardware
+    runs it natively (more steps in the same minutes).
     """
     side = chosen.get("size") or 28  # the named data sets are 28 px
-    model = chosen.get("model") or ("lightweight" if side >= ART_LARGE_SIDE else "dcgan")
+    conditional = "-cond" if chosen.get("self_condition") else ""  # self-conditioning trains on cluster labels
+    model = chosen.get("model") or ("lightweight" if side >= ART_LARGE_SIDE else "dcgan" + conditional)
     small = image_count < ART_SMALL_SET
     # Batches of 32 for small sets (64 for large ones), but at most half the images, so an epoch has two steps.
     batch_size = 64 if not small else max(1, min(32, 2 ** int(math.log2(max(image_count // 2, 1)))))
     options = {"model": model, "width": 32, "loss": "hinge", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0,
                "beta2": 0.9, "ema_decay": 0.999, "batch_size": batch_size,
-               "augment": "translation,cutout,color" if small else "translation"}
+               "augment": "translation,cutout,color" if small else "translation", "precision": "auto"}
+    if small and parse_policy(chosen.get("augment", options["augment"])):  # ADA adapts a policy; none, nothing
+        options["ada_target"] = 0.6
     if model in ("dcgan", "dcgan-cond"):  # the other conv models have spectral norm built in
         options["spectral_norm"] = True
     return options
@@ -275,8 +293,9 @@ PRESETS: dict[str, Preset] = {
     ),
     "art": Preset(
         "for your own images: picks model, batch and augmentation from the image count and --size (DCGAN with a "
-        "spectral-norm D up to 64 px, lightweight from 128; DiffAugment on sets under 5,000 images), hinge loss, "
-        "EMA of G (docs/art.md)",
+        "spectral-norm D up to 64 px, lightweight from 128; on sets under 5,000 images DiffAugment with its "
+        "probability adapted by ADA, target 0.6), hinge loss, EMA of G, bf16 where the hardware runs it natively "
+        "(docs/art.md)",
         {},
         for_data=art_options,
     ),
@@ -360,7 +379,7 @@ def validate(config: TrainConfig) -> TrainConfig:
                 "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "n_critic", "clip_weights",
                 "r1_every", "real_label", "size"]
     not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout", "l1_weight",
-                    "cycle_weight", "identity_weight"]
+                    "cycle_weight", "identity_weight", "ada_target", "self_condition"]
     for name in positive:
         value = getattr(config, name)
         if value is not None and not value > 0:
@@ -423,6 +442,15 @@ def _check_strategy(config: TrainConfig) -> None:
         raise GanvasError(f"{named('loss', 'wgan')} needs a Lipschitz constraint on D: add "
                           f"{named('clip_weights', 0.01)} or {named('spectral_norm')} (or use {named('loss', 'wgan-gp')} "
                           f"with {named('gp_weight', 10)})")
+    if config.ada_target and not (config.ada_target < 1 and config.augment):
+        raise GanvasError(f"{named('ada_target')} tunes how often the {named('augment')} operations are applied: "
+                          f"give it in (0, 1), e.g. 0.6, with a policy such as "
+                          f"{named('augment', 'translation,cutout,color')}")
+    if config.self_condition == 1:
+        raise GanvasError(f"{named('self_condition')} K clusters the images into K groups: give K >= 2 (or 0, off)")
+    if config.self_condition and (config.data is None or config.labels):
+        raise GanvasError(f"{named('self_condition')} makes labels for your own unlabelled images: give the folder "
+                          f"with {named('data')} and drop {named('labels')} (sub-folder labels are labels already)")
     if config.loss == "wgan-gp" and not config.gp_weight:
         raise GanvasError(f"{named('loss', 'wgan-gp')} needs its gradient penalty: add {named('gp_weight', 10)}")
 

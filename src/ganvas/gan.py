@@ -35,6 +35,9 @@ from ganvas.models import build_network, discriminate, generate, generate_in_bat
 from ganvas.noise import SampleNoise
 from ganvas.regularizers import clip_weights_, gradient_penalty, instance_noise, r1_penalty, update_ema_
 
+# ADA: the images over which the augmentation probability may move all the way from 0 to 1. Karras et al. use 500k
+# for runs of millions of images; a 10-minute CPU run sees about 300k, so it moves five times faster here.
+ADA_IMAGES = 100_000
 KIND = ckpt.NOISE_TO_IMAGE
 
 
@@ -45,6 +48,12 @@ def network_recipes(config: TrainConfig, image_shape: tuple[int, int, int],
     shared: dict[str, Any] = {"image_shape": list(image_shape)}
     if config.width is not None:
         shared["width"] = config.width
+    if config.self_condition and not get_model(config.model).conditional:
+        raise GanvasError(f"{named('self_condition')} trains a class-conditional model on the cluster labels: "
+                          f"choose one (e.g. {named('model', 'dcgan-cond')}), not {config.model!r}")
+    if config.minibatch_std and not takes_option(config.model, "discriminator", "minibatch_std"):
+        raise GanvasError(f"model {config.model!r} has no minibatch standard deviation layer: drop "
+                          f"{named('minibatch_std')}, or use {named('model', 'dcgan')} or {named('model', 'resnet')}")
     if get_model(config.model).conditional:
         if num_classes is None:
             raise GanvasError(f"model {config.model!r} is class-conditional, but {config.dataset} has no labels; "
@@ -52,7 +61,8 @@ def network_recipes(config: TrainConfig, image_shape: tuple[int, int, int],
         shared["num_classes"] = num_classes
     generator = {"model": config.model, "part": "generator", "args": {**shared, "z_dim": config.z_dim}}
     discriminator = {"model": config.model, "part": "discriminator",
-                     "args": {**shared, **({"spectral_norm": True} if config.spectral_norm else {})}}
+                     "args": {**shared, **({"spectral_norm": True} if config.spectral_norm else {}),
+                              **({"minibatch_std": True} if config.minibatch_std else {})}}
     # The init option reaches the networks that offer it (the others keep their own initialisation), and only
     # when it is not the default, so recipes of the model's own init stay as they always were.
     for recipe in (generator, discriminator):
@@ -133,6 +143,8 @@ class GAN:
             raise GanvasError(f"{named('loss', config.loss)} pairs each real image with a generated one in D's loss, "
                               f"which an update on either batch alone cannot have: use {named('d_step', 'joint')}")
         self.augment_policy = parse_policy(config.augment)
+        # ADA's probability of each augmentation: a tensor on the device, adapted there with no sync, and saved.
+        self.augment_p = torch.zeros((), device=device) if config.ada_target else None
         self.num_classes = self.recipes["generator"]["args"].get("num_classes")
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
         # Every per-sample draw is the one a 1-process run makes for that sample (noise.SampleNoise).
@@ -153,7 +165,7 @@ class GAN:
         if self.config.channels_last and images.dim() == 4:
             images = images.contiguous(memory_format=torch.channels_last)
         if self.augment_policy:
-            images = augment(images, self.augment_policy, self.draws)
+            images = augment(images, self.augment_policy, self.draws, self.augment_p)
         if self.config.instance_noise:
             images = instance_noise(images, self.config.instance_noise, self.draws)
         return images
@@ -188,7 +200,17 @@ class GAN:
             # Warm-up: early on the average would mostly remember the random initial weights.
             update_ema_(self.generator_ema, self.generator, min(self.config.ema_decay, (step + 1) / (step + 10)))
         stats = {name: torch.stack(values).mean() for name, values in d_stats.items()}
+        if self.augment_p is not None:
+            self._adapt_augmentation(stats["real_sign"], real.shape[0])
+            stats["augment_p"] = self.augment_p.clone()
         return {"d_loss": stats.pop("d_loss"), "g_loss": g_loss, "d_accuracy": stats.pop("d_accuracy"), **stats}
+
+    def _adapt_augmentation(self, real_sign: torch.Tensor, shard_size: int) -> None:
+        """ADA's update: r_t = E[sign(D(real))] over the whole batch (the mean over processes, so all agree); p
+        rises by batch / ADA_IMAGES when r_t is above the target, falls when below, and stays in [0, 1]."""
+        r_t = self.processes.mean(real_sign)
+        rate = shard_size * self.processes.world_size / ADA_IMAGES
+        self.augment_p = (self.augment_p + torch.sign(r_t - self.config.ada_target) * rate).clamp(0, 1)
 
     def _autocast(self) -> torch.autocast:
         """bf16 mixed precision (--precision bf16): matrix multiplies and convolutions in bfloat16, weights,
@@ -212,7 +234,12 @@ class GAN:
         self._update_discriminator(stats)
         with torch.no_grad():
             stats["d_accuracy"] = ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (2 * batch)
+            stats.update(self._overfitting_term(real_logits))
         return {name: value.detach().float() for name, value in stats.items()}
+
+    def _overfitting_term(self, real_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ADA's overfitting signal, the mean sign of D's logits on (augmented) real images, on runs that adapt."""
+        return {"real_sign": real_logits.sign().mean()} if self.augment_p is not None else {}
 
     def _separate_discriminator_updates(self, step: int, real: torch.Tensor, labels: torch.Tensor | None,
                                         fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -233,6 +260,7 @@ class GAN:
         stats = {**real_stats, **fake_stats, "d_loss": (real_stats["d_loss"] + fake_stats["d_loss"]) / 2}
         with torch.no_grad():
             stats["d_accuracy"] = ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (2 * len(real))
+            stats.update(self._overfitting_term(real_logits))
         return {name: value.detach().float() for name, value in stats.items()}
 
     def _auxiliary_term(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -315,8 +343,9 @@ class GAN:
         return {"generator": self.opt_g, "discriminator": self.opt_d}
 
     def training_state(self) -> ckpt.TrainingState:
+        buffers = {"augment_p": self.augment_p.detach().cpu()} if self.augment_p is not None else {}
         return ckpt.TrainingState({role: opt.state_dict() for role, opt in self.optimizers().items()},
-                                  [{"noise": self.noise.get_state()}])
+                                  [{"noise": self.noise.get_state()}], buffers)
 
     def save(self, run_dir, step: int, name: str | None = None, quality: dict | None = None):
         return ckpt.save_checkpoint(run_dir, step, KIND, self.networks(), self.recipes, self.config.to_dict(),
@@ -339,6 +368,17 @@ class GAN:
                 optimizer.load_state_dict(state.optimizers[role])
                 self._updates[role] = optimizer_updates(optimizer)
             self.noise.set_state(state.rng[0]["noise"])
+            if self.augment_p is not None:
+                self.augment_p = _probability(state.buffers.get("augment_p"), checkpoint.path).to(self.device)
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:
             raise ckpt.CheckpointError(f"{checkpoint.path} has an unusable training state ({type(err).__name__}: "
                                        f"{err}); resume from an earlier checkpoint") from None
+
+
+def _probability(value: Any, source) -> torch.Tensor:
+    """ADA's saved augmentation probability: a float 0-d tensor in [0, 1], or the checkpoint is refused."""
+    if not (isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point()
+            and 0 <= float(value) <= 1):
+        raise ckpt.CheckpointError(f"{source} has no usable augmentation probability for this run's "
+                                   f"{named('ada_target')} (a number in [0, 1]); resume from an earlier checkpoint")
+    return value.float()

@@ -59,10 +59,17 @@ class Session:
     judge: Callable[[int, torch.device], tuple["Judge", Callable[[], torch.Tensor]]]
     num_classes: int | None = None
     notes: list[str] = field(default_factory=list)  # said in the log as the run starts
+    # Writes what the kind keeps in the run folder beside config.json (a self-conditioned run's clusters.json).
+    write_run_files: Callable[[Path], None] = lambda run_dir: None
 
 
-def noise_to_image_session(config: TrainConfig, processes: Processes, device: torch.device) -> Session:
+def noise_to_image_session(config: TrainConfig, processes: Processes, device: torch.device,
+                           resumed_run: Path | None) -> Session:
+    """A self-conditioned run labels its images by cluster: read from the run folder when the main process resumes,
+    else found again, which the other processes of a run on several always do (k-means with the run's seed finds
+    the same clusters on each)."""
     from ganvas.data import load_training_data, to_model_range
+    from ganvas.selfcondition import self_conditioned, write_clusters
     from ganvas.gan import GAN
     from ganvas.latents import balanced_labels, gaussian_latents
     from ganvas.metrics.judges import judge_for
@@ -72,6 +79,8 @@ def noise_to_image_session(config: TrainConfig, processes: Processes, device: to
         raise GanvasError(f"model {config.model!r} translates images: give it a {named('task')} (upscale, colorize, "
                           f"sketch, inpaint, paired or cyclegan), or choose a noise-to-image model")
     dataset = load_training_data(config)
+    if config.self_condition:
+        dataset = self_conditioned(dataset, config.self_condition, config.seed, resumed_run)
     gan = GAN(config, dataset.image_shape, device, dataset.num_classes, processes)
     sampler = BatchSampler(to_model_range(dataset.images).to(device),
                            dataset.labels.to(device) if gan.num_classes else None, config.batch_size, config.seed)
@@ -88,16 +97,20 @@ def noise_to_image_session(config: TrainConfig, processes: Processes, device: to
 
     return Session(dataset, gan, sampler, lambda: (gan.generate(fixed_z, fixed_labels),
                                                    GRID_ROW if gan.num_classes else None),
-                   judge, gan.num_classes)
+                   judge, gan.num_classes,
+                   write_run_files=(lambda run_dir: write_clusters(run_dir, dataset)) if config.self_condition
+                   else lambda run_dir: None)
 
 
-def image_to_image_session(config: TrainConfig, processes: Processes, device: torch.device) -> Session:
+def image_to_image_session(config: TrainConfig, processes: Processes, device: torch.device,
+                           resumed_run: Path | None) -> Session:
     from ganvas.translation import translation_session
 
     return translation_session(config, processes, device)
 
 
-KINDS: dict[str, Callable[[TrainConfig, Processes, torch.device], Session]] = {
+# Each kind's session from (config, processes, device, the run folder when the main process resumes, else None).
+KINDS: dict[str, Callable[[TrainConfig, Processes, torch.device, Path | None], Session]] = {
     ckpt.NOISE_TO_IMAGE: noise_to_image_session,
     ckpt.IMAGE_TO_IMAGE: image_to_image_session,
 }
@@ -109,8 +122,9 @@ def kind_of(config: TrainConfig | dict[str, Any]) -> str:
     return ckpt.NOISE_TO_IMAGE if task == "generate" else ckpt.IMAGE_TO_IMAGE
 
 
-def set_up(config: TrainConfig, processes: Processes, device: torch.device) -> Session:
+def set_up(config: TrainConfig, processes: Processes, device: torch.device,
+           resumed_run: Path | None = None) -> Session:
     """The run's session; refuses a batch that does not split evenly over the processes, before any work."""
-    session = KINDS[kind_of(config)](config, processes, device)
+    session = KINDS[kind_of(config)](config, processes, device, resumed_run)
     processes.shard_size(config.batch_size)
     return session

@@ -254,7 +254,7 @@ def _train(config: TrainConfig, run_dir: Path, processes: Processes, torch_devic
 def _train_main(config: TrainConfig, run_dir: Path, processes: Processes, torch_device: torch.device, resume: bool,
                 from_checkpoint: str | Path | None, overwrite: bool, listeners: Iterable[Listener],
                 stop: threading.Event | None, announce: Callable[[tuple[int, Path | None]], None]) -> TrainResult:
-    session = set_up(config, processes, torch_device)
+    session = set_up(config, processes, torch_device, run_dir if resume else None)
     dataset, trainee = session.dataset, session.trainee
     outputs = [TensorBoardLog(run_dir)] if config.tensorboard else []  # fails here if the extra is missing
     lock = prepare_run_dir(run_dir, resume, overwrite)  # only now: a run that cannot start leaves no folder behind
@@ -282,6 +282,7 @@ def _train_main(config: TrainConfig, run_dir: Path, processes: Processes, torch_
         announce((step, resumed.path if resumed is not None else None))
         save_config(config, run_dir)
         write_holdout_record(run_dir, dataset, config.seed)
+        session.write_run_files(run_dir)
         where = f"{processes.world_size} processes ({torch_device.type})" if processes.distributed else torch_device
         emit(Started(step, run_dir=run_dir, target_steps=total_steps, minutes=config.minutes, resumed=resume,
                      description=f"{describe(config, dataset, total_steps)} on {where}"
@@ -371,7 +372,9 @@ def describe(config: TrainConfig, dataset: ImageDataset, target_steps: int | Non
             f"{dataset.name}{'' if config.data else ' ' + config.split} "
             f"({len(dataset)} images {'x'.join(map(str, dataset.image_shape))}"
             f"{f', {config.holdout} held out' if config.holdout else ''}), "
-            f"batch {config.batch_size}{augmented}, {length}")
+            f"batch {config.batch_size}{augmented}"
+            f"{f' (ADA, target {config.ada_target:g})' if config.ada_target else ''}"
+            f"{f', self-conditioned on {config.self_condition} clusters' if config.self_condition else ''}, {length}")
 
 
 class QualityMonitor:

@@ -36,7 +36,7 @@ from ganvas.data.holdout import holdout_indices, split_holdout
 from ganvas.devices import has_fast_bf16
 from ganvas.distributed import Processes
 from ganvas.errors import DataError, GanvasError, named
-from ganvas.gan import make_optimizer, optimizer_updates
+from ganvas.gan import make_optimizer
 from ganvas.losses import get_objective
 from ganvas.metrics.quality import Judge
 from ganvas.models import build_network, get_model
@@ -687,11 +687,11 @@ def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Te
                       count: int) -> dict[str, dict[str, float]]:
     """Thumbnail precision and recall of the translations of `sources` against the target folder, beside the
     untranslated sources (the baseline) and other real target images (the floor), and the cycle error."""
-    from ganvas.metrics.pixels import NEIGHBOURS, PixelJudge
+    from ganvas.metrics.pixels import MIN_COUNT, PixelJudge
 
-    if min(count, len(sources)) <= NEIGHBOURS:
-        raise GanvasError(f"precision and recall need more than {NEIGHBOURS} images of each folder, held out of "
-                          f"training: train with {named('holdout')} {NEIGHBOURS + 1} or more (and {named('n')} as many)")
+    if min(count, len(sources)) < MIN_COUNT:
+        raise GanvasError(f"precision, recall and coverage need at least {MIN_COUNT} images of each folder, held out "
+                          f"of training: train with {named('holdout')} {MIN_COUNT} or more (and {named('n')} as many)")
     judge = PixelJudge(target_set, min(count, len(sources)))
     sources = sources[:judge.count]
     outputs = torch.cat([forward(sources[i:i + 64]).float() for i in range(0, len(sources), 64)])

@@ -15,6 +15,7 @@ COLLAPSE_DIVERSITY_FRACTION = 0.5  # samples' diversity as a fraction of real da
 # Your own images (thumbnail measures): collapse and copying, against the training set's own numbers.
 THUMBNAIL_COLLAPSE_DIVERSITY = 0.5  # generated thumbnails' diversity as a fraction of the training set's
 COPYING_EXCESS = 0.3  # near-copies above the real floor's share by this much
+DROPPING_SHORTFALL = 0.25  # coverage below the real floor's by this much: a quarter of the set has no sample near it
 # D overpowering G: D all but perfect while G's loss climbs, over the last few log lines.
 OVERPOWER_WINDOW = 5
 OVERPOWER_ACCURACY = 0.95
@@ -44,6 +45,14 @@ def copying(generated: dict[str, float], real_floor: dict[str, float]) -> str | 
     return (f"G is copying: {generated['near_copies']:.0%} of generated images are near-copies of training images "
             f"(real images among themselves: {real_floor['near_copies']:.0%}); D has memorised the set: use "
             "--augment translation,cutout,color, fewer steps, or more images")
+
+
+def mode_dropping(generated: dict[str, float], real_floor: dict[str, float]) -> str | None:
+    if generated["coverage"] >= real_floor["coverage"] - DROPPING_SHORTFALL:
+        return None
+    return (f"mode dropping: only {generated['coverage']:.0%} of the training images have a generated image near "
+            f"them (real images: {real_floor['coverage']:.0%}); parts of the set are not being drawn. Train longer, "
+            "or try --self-condition K or --ada-target 0.6 (docs/art.md)")
 
 
 def discriminator_overpowering(history: list[dict[str, Any]]) -> str | None:

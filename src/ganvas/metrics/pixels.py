@@ -5,7 +5,7 @@ embed with (and no network to download one), so these measures compare images as
 small thumbnails: each image is averaged down to 16×16 and, where it has an alpha channel,
 its colours are premultiplied by alpha so that the colour of invisible pixels does not count.
 They answer the questions a small-data GAN raises — does it look like the set (precision),
-does it cover the set (recall), does it copy (distance to the nearest training image),
+does it cover the set (recall, coverage), does it copy (distance to the nearest training image),
 has it collapsed (diversity) — not how beautiful the images are. docs/metrics.md has more.
 """
 
@@ -19,13 +19,15 @@ import torch.nn.functional as F
 
 from ganvas.data import ImageDataset, to_model_range
 from ganvas.errors import GanvasError
-from ganvas.metrics.alarms import copying, thumbnail_collapse
+from ganvas.metrics.alarms import copying, mode_dropping, thumbnail_collapse
 from ganvas.metrics.quality import Judge
-from ganvas.metrics.stats import diversity, nearest_distances, precision_recall
+from ganvas.metrics.stats import density_coverage, diversity, nearest_distances, precision_recall
 
 THUMBNAIL_SIDE = 16
 NEIGHBOURS = 3  # k of the k-NN balls of precision and recall
-MIN_IMAGES = 2 * (NEIGHBOURS + 1)  # two disjoint real halves, each with more than k images
+COVERAGE_NEIGHBOURS = 5  # k of density and coverage: the k Naeem et al. (2020) recommend
+MIN_COUNT = COVERAGE_NEIGHBOURS + 1  # images a measurement compares: more than density/coverage's k
+MIN_IMAGES = 2 * MIN_COUNT  # two disjoint real halves of MIN_COUNT
 # A generated image closer to a training image than this share of the training images' own median
 # spacing is counted as a near-copy.
 COPY_FRACTION = 0.5
@@ -34,6 +36,8 @@ COPY_FRACTION = 0.5
 PIXEL_METRIC_LABELS = {
     "precision": ("precision", "higher"),
     "recall": ("recall", "higher"),
+    "density": ("density", "near the floor"),
+    "coverage": ("coverage", "higher"),
     "nearest_real": ("nearest training image", "near 1; 0 = copies"),
     "near_copies": ("near-copies", "lower"),
     "diversity": ("diversity", "near 1"),
@@ -99,11 +103,14 @@ class PixelJudge(Judge):
     def _scores(self, images: torch.Tensor, skip: np.ndarray | None = None) -> dict[str, float]:
         fake = thumbnails(images)
         scores = precision_recall(self.real_a, fake, k=NEIGHBOURS)
+        spread = density_coverage(self.real_a, fake, k=COVERAGE_NEIGHBOURS)
         # Training images (the floor) skip themselves when looking for their nearest training image.
         nearest = nearest_distances(fake, self.real_all, skip=skip)
         return {
             "precision": scores.precision,
             "recall": scores.recall,
+            "density": spread.density,
+            "coverage": spread.coverage,  # mode dropping shows here: real images with no generated neighbour
             # In units of the training images' own median spacing: about 1 for new images like the real ones.
             "nearest_real": float(np.median(nearest)) / self.real_spacing,
             "near_copies": float(np.mean(nearest < COPY_FRACTION * self.real_spacing)),
@@ -112,8 +119,9 @@ class PixelJudge(Judge):
         }
 
     def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
-        return {"mode_collapse": thumbnail_collapse(quality), "copying": copying(quality, self.real_floor)}
+        return {"mode_collapse": thumbnail_collapse(quality), "copying": copying(quality, self.real_floor),
+                "mode_dropping": mode_dropping(quality, self.real_floor)}
 
     def summary(self, quality: dict[str, float]) -> dict[str, str]:
         return {"precision": f"{quality['precision']:.2f}", "recall": f"{quality['recall']:.2f}",
-                "copies": f"{quality['near_copies']:.0%}"}
+                "coverage": f"{quality['coverage']:.2f}", "copies": f"{quality['near_copies']:.0%}"}

@@ -37,6 +37,11 @@ class PrecisionRecall(NamedTuple):
     recall: float
 
 
+class DensityCoverage(NamedTuple):
+    density: float
+    coverage: float
+
+
 def _as_matrix(values: np.ndarray, min_rows: int = 1) -> np.ndarray:
     matrix = np.asarray(values, dtype=np.float64)
     if matrix.ndim != 2:
@@ -171,6 +176,25 @@ def precision_recall(real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 3)
     precision = _fraction_inside(fake_feats, real_feats, _knn_radii_squared(real_feats, k))
     recall = _fraction_inside(real_feats, fake_feats, _knn_radii_squared(fake_feats, k))
     return PrecisionRecall(precision, recall)
+
+
+def density_coverage(real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 5) -> DensityCoverage:
+    """Density and coverage (Naeem et al., 2020): both use only the real samples' k-NN balls, so one outlying
+    generated sample cannot inflate them as it inflates recall's fake manifold.
+
+    density = how many real balls a fake sample lies in, on average, divided by k (about 1 for samples
+    distributed like the real ones; above 1 where samples crowd the dense regions);
+    coverage = fraction of real samples whose ball holds at least one fake sample (mode dropping lowers it).
+    """
+    real_feats, fake_feats = _as_matrix(real_feats, min_rows=k + 1), _as_matrix(fake_feats)
+    radii = _knn_radii_squared(real_feats, k)
+    counts = np.zeros(len(fake_feats))
+    covered = np.zeros(len(real_feats), dtype=bool)
+    for rows in _row_blocks(len(fake_feats)):
+        inside = _squared_distances(fake_feats[rows], real_feats) <= radii[None, :]
+        counts[rows] = inside.sum(axis=1)
+        covered |= inside.any(axis=0)
+    return DensityCoverage(float(counts.mean() / k), float(covered.mean()))
 
 
 # --- Class statistics -------------------------------------------------------

@@ -6,7 +6,8 @@ G: z -> linear -> (w·2^(k-1)) × base × base, BN, ReLU; k-1 transposed convs (
    conv to the image's channels, tanh.
 D: k strided convs (4×4, stride 2) from w channels up to w·2^(k-1), LeakyReLU(0.2), BN on
    all but the first (with spectral_norm=True: spectral norm on every layer and no BN);
-   linear -> 1 logit.
+   linear -> 1 logit (with minibatch_std=True, ProGAN's minibatch standard deviation is one more feature map
+   before it).
 With num_classes, G's batch norms become conditional and D gains a projection term.
 """
 
@@ -17,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganvas.models import check_labels, register_model
-from ganvas.models.layers import ConditionalBatchNorm2d, ProjectionHead, maybe_spectral_norm, plan_resolutions
+from ganvas.models.layers import (ConditionalBatchNorm2d, MinibatchStd, ProjectionHead, maybe_spectral_norm,
+                                  plan_resolutions)
 
 
 def _radford_init(layer: nn.Module) -> nn.Module:
@@ -63,7 +65,7 @@ class DCGANGenerator(nn.Module):
 
 class DCGANDiscriminator(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), width: int = 64, spectral_norm: bool = False,
-                 num_classes: int | None = None):
+                 num_classes: int | None = None, minibatch_std: bool = False):
         super().__init__()
         self.num_classes = num_classes
         base, stages = plan_resolutions(image_shape)
@@ -76,8 +78,10 @@ class DCGANDiscriminator(nn.Module):
             if batch_norm:
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.LeakyReLU(0.2))
+        if minibatch_std:  # one more feature map after the last conv
+            layers.append(MinibatchStd())
         self.features = nn.Sequential(*layers, nn.Flatten())
-        self.head = ProjectionHead(channels[-1] * base * base, num_classes, spectral=spectral_norm)
+        self.head = ProjectionHead((channels[-1] + minibatch_std) * base * base, num_classes, spectral=spectral_norm)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         check_labels(self, labels)

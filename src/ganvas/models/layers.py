@@ -36,6 +36,29 @@ def maybe_spectral_norm(layer: nn.Module, enabled: bool = True) -> nn.Module:
     return spectral_norm(layer) if enabled else layer
 
 
+class MinibatchStd(nn.Module):
+    """ProGAN's minibatch standard deviation (Karras et al. 2018): one more feature map holding, for each group of
+    up to `group_size` consecutive samples, the standard deviation of every feature over the group, averaged to one
+    number. A generator that draws too few things makes low-variance groups, which D can then see.
+
+    D sees the real and the generated batch concatenated, so groups are cut from half the batch: the group size is
+    the largest of 4, 3, 2, 1 that divides half of an even batch (all of an odd one), and no group mixes the halves.
+    """
+
+    def __init__(self, group_size: int = 4):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        count, channels, height, width = x.shape
+        half = count // 2 if count % 2 == 0 else count
+        group = next(g for g in range(min(self.group_size, half), 0, -1) if half % g == 0)
+        grouped = x.float().view(count // group, group, channels, height, width)
+        std = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # one number per group
+        feature = std.to(x.dtype).repeat_interleave(group)[:, None, None, None].expand(count, 1, height, width)
+        return torch.cat([x, feature], dim=1)
+
+
 class ConditionalBatchNorm2d(nn.BatchNorm2d):
     """Batch norm whose gain and bias are looked up per class (de Vries et al. 2017).
 

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganvas.models import check_labels, register_model
-from ganvas.models.layers import ConditionalBatchNorm2d, ProjectionHead, maybe_spectral_norm, plan_resolutions
+from ganvas.models.layers import (ConditionalBatchNorm2d, MinibatchStd, ProjectionHead, maybe_spectral_norm,
+                                  plan_resolutions)
 
 
 def _upsample(x: torch.Tensor) -> torch.Tensor:
@@ -88,12 +89,18 @@ class ResNetGenerator(nn.Module):
 
 class ResNetDiscriminator(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), width: int = 64,
-                 num_classes: int | None = None):
+                 num_classes: int | None = None, minibatch_std: bool = False):
         super().__init__()
         self.num_classes = num_classes
         _, stages = plan_resolutions(image_shape)
-        self.blocks = nn.Sequential(*(DiscriminatorBlock(image_shape[0] if i == 0 else width, width, first=i == 0)
-                                      for i in range(stages)))
+        blocks: list[nn.Module] = []
+        for i in range(stages):
+            in_channels = image_shape[0] if i == 0 else width
+            if minibatch_std and i == stages - 1:  # ProGAN's minibatch std before the last block, which mixes it in
+                blocks.append(MinibatchStd())
+                in_channels += 1
+            blocks.append(DiscriminatorBlock(in_channels, width, first=i == 0))
+        self.blocks = nn.Sequential(*blocks)
         self.head = ProjectionHead(width, num_classes, spectral=True)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:

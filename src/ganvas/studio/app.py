@@ -19,7 +19,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict
