@@ -45,7 +45,7 @@ def test_art_on_a_small_set_at_cpu_sizes_is_the_measured_recipe():
     options = art_options(87, {"size": 32})
     assert options == {"model": "dcgan", "width": 32, "spectral_norm": True, "loss": "hinge", "lr_g": 2e-4,
                        "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9, "ema_decay": 0.999, "batch_size": 32,
-                       "augment": FULL_AUGMENT, "ada_target": 0.6, "precision": "auto"}
+                       "augment": FULL_AUGMENT, "ada_target": 0.4, "precision": "auto"}
 
 
 @pytest.mark.parametrize("count, batch", [(10, 4), (64, 32), (5, 2), (1, 1), (4999, 32), (5000, 64)])

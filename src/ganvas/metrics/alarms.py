@@ -52,7 +52,7 @@ def mode_dropping(generated: dict[str, float], real_floor: dict[str, float]) -> 
         return None
     return (f"mode dropping: only {generated['coverage']:.0%} of the training images have a generated image near "
             f"them (real images: {real_floor['coverage']:.0%}); parts of the set are not being drawn. Train longer, "
-            "or try --self-condition K or --ada-target 0.6 (docs/art.md)")
+            "or try --self-condition K or --ada-target 0.4 (docs/art.md)")
 
 
 def discriminator_overpowering(history: list[dict[str, Any]]) -> str | None:
