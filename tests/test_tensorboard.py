@@ -62,6 +62,17 @@ def test_a_resumed_run_hides_what_it_logged_after_its_checkpoint(tiny_config, tm
     assert [image.step for image in logged.Images("samples")] == [4, 8]
 
 
+def test_a_run_started_without_events_writes_them_once_resumed_with_the_option(tiny_config, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config.replace(steps=4), run)
+    assert not (run / "tensorboard").exists()
+    ganvas.train(resume=run, steps=8, tensorboard=True, progress=False)
+    assert [p.step for p in events(run).Scalars("train/d_loss")] == [6, 8], "events from the resumed steps on"
+    assert json.loads((run / "config.json").read_text())["tensorboard"] is True, "and it stays a setting of the run"
+    with pytest.raises(GanvasError, match="drop lr_g="):
+        ganvas.train(resume=run, steps=10, lr_g=1e-3, progress=False)
+
+
 def test_without_the_extra_the_option_says_how_to_get_it(tiny_config, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if the tensorboard package were missing
     with pytest.raises(GanvasError, match=r"tensorboard= needs the tensorboard package .*"

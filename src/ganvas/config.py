@@ -29,7 +29,9 @@ TASKS = ("generate", "upscale", "colorize", "sketch", "inpaint", "paired", "cycl
 TWO_FOLDER_TASKS = ("paired", "cyclegan")
 INIT_SCHEMES = ("default", "keras")  # the values of the init option; models that offer it take the same names
 CONFIG_FILE = "config.json"
-LENGTH_OPTIONS = ("steps", "epochs", "minutes")  # the only options a resumed run may change
+LENGTH_OPTIONS = ("steps", "epochs", "minutes")
+# What a resumed run may change: its length, and outputs that do not change what it trains.
+RESUMABLE_OPTIONS = (*LENGTH_OPTIONS, "tensorboard")
 
 
 def option(default: Any, help: str, *, group: str, choices: tuple[str, ...] | None = None,
@@ -469,16 +471,17 @@ def new_run_config(given: dict[str, Any], options_file: str | Path | None = None
 
 
 def resumed_run_config(run_dir: Path, given: dict[str, Any]) -> TrainConfig:
-    """A resumed run keeps its own config.json; only its length may change."""
+    """A resumed run keeps its own config.json; only its length and whether it writes TensorBoard events may
+    change."""
     check_option_names(given, "the training options")
-    changed = sorted(name for name, value in given.items() if value is not None and name not in LENGTH_OPTIONS)
+    changed = sorted(name for name, value in given.items() if value is not None and name not in RESUMABLE_OPTIONS)
     if changed:
         raise GanvasError(f"resuming continues a run with its own settings; drop "
-                          f"{', '.join(named(name) for name in changed)} (only {named('steps')}, {named('epochs')} "
-                          f"and {named('minutes')} may change, and the device)")
+                          f"{', '.join(named(name) for name in changed)} (only {named('steps')}, {named('epochs')}, "
+                          f"{named('minutes')} and {named('tensorboard')} may change, and the device)")
     config = load_config(run_dir)
-    lengths = {name: given[name] for name in LENGTH_OPTIONS if given.get(name) is not None}
-    return validate(config.replace(**lengths)) if lengths else config
+    changes = {name: given[name] for name in RESUMABLE_OPTIONS if given.get(name) is not None}
+    return validate(config.replace(**changes)) if changes else config
 
 
 def with_default_length(config: TrainConfig) -> TrainConfig:
