@@ -37,6 +37,14 @@ def load_generator(target: str | Path, device: str = "cpu") -> tuple[nn.Module, 
                IMAGE_TO_IMAGE else "use a checkpoint of a noise-to-image GAN")
         raise CheckpointError(f"{checkpoint.path} has no generator of images from noise ({checkpoint.kind} "
                               f"checkpoint with {', '.join(checkpoint.networks)}); {use}")
+    return build_checked(checkpoint, role, device, label="generator"), checkpoint
+
+
+def build_checked(checkpoint: Checkpoint, role: str, device: str = "cpu", label: str | None = None) -> nn.Module:
+    """The checkpoint's network of `role`, in eval mode on `device`. Its recipe is built on the meta device first,
+    which allocates nothing, and the weights are checked against it (and for NaN and Inf), so a damaged or hostile
+    checkpoint is refused before any memory goes to it. `label` names the network in errors (default: the role)."""
+    recipe = checkpoint.networks[role]
     try:
         with torch.device("meta"):
             skeleton = build_network(recipe)
@@ -44,10 +52,10 @@ def load_generator(target: str | Path, device: str = "cpu") -> tuple[nn.Module, 
         raise CheckpointError(f"{checkpoint.path}/{META_FILE} has an unusable {role} recipe ({err.args[0]}); "
                               "use another checkpoint") from None
     weights = checkpoint.weights(role)
-    check_weights_fit(skeleton, weights, "generator", checkpoint.path)
-    generator = build_network(recipe)
-    generator.load_state_dict(weights)
-    return generator.to(resolve_device(device)).eval(), checkpoint
+    check_weights_fit(skeleton, weights, label or role, checkpoint.path)
+    network = build_network(recipe)
+    network.load_state_dict(weights)
+    return network.to(resolve_device(device)).eval()
 
 
 def sample_labels(generator: nn.Module, count: int, class_index: int | None = None) -> torch.Tensor | None:

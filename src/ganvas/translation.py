@@ -596,28 +596,14 @@ DIRECTIONS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
 def load_translator_networks(target: str | Path, device: str = "cpu") -> tuple[dict[str, nn.Module], ckpt.Checkpoint]:
     """The generators of an image-to-image checkpoint (a checkpoint folder, a run folder's latest, or RUN:NAME),
     in eval mode; recipes and weights checked (on the meta device) before anything is built for real."""
-    from ganvas.devices import resolve_device
+    from ganvas.sampling import build_checked
 
     checkpoint = ckpt.load_checkpoint(ckpt.resolve_checkpoint(target))
     if checkpoint.kind != KIND:
         raise GanvasError(f"{checkpoint.path} is a {checkpoint.kind} GAN, not an image translator: train one with "
                           f"{named('task')} (upscale, colorize, sketch, inpaint, paired or cyclegan)")
-    networks = {}
-    for role in DIRECTIONS.values():
-        recipe = checkpoint.networks.get(role)
-        if recipe is None:
-            continue
-        try:
-            with torch.device("meta"):
-                skeleton = build_network(recipe)
-        except GanvasError as err:
-            raise ckpt.CheckpointError(f"{checkpoint.path}/{ckpt.META_FILE} has an unusable {role} recipe "
-                                       f"({err.args[0]}); use another checkpoint") from None
-        weights = checkpoint.weights(role)
-        ckpt.check_weights_fit(skeleton, weights, role, checkpoint.path)
-        network = build_network(recipe)
-        network.load_state_dict(weights)
-        networks[role] = network.to(resolve_device(device)).eval()
+    networks = {role: build_checked(checkpoint, role, device) for role in DIRECTIONS.values()
+                if role in checkpoint.networks}
     if "generator_a2b" not in networks:
         raise ckpt.CheckpointError(f"{checkpoint.path} has no generator_a2b; use another checkpoint")
     return networks, checkpoint
