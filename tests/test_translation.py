@@ -466,3 +466,22 @@ def test_pix2pix_trains_on_two_processes_and_cyclegan_is_refused_there(folder, t
                               str(two_folders[0]), "--data-b", str(two_folders[1]), "--run", str(tmp_path / "cycle"),
                               *common], capture_output=True, text=True, env=environment, timeout=240)
     assert refused.returncode != 0 and "train it on one" in refused.stderr
+
+
+def test_an_image_to_enhance_is_converted_as_training_converted_its_images(tmp_path):
+    """A see-through pixel given to an RGB translator is flattened onto black, as the training folder's images
+    were (not the hidden colour Pillow's RGBA -> RGB conversion would show); an RGBA translator sees it as training
+    did: transparent, its colour cleared."""
+    from ganvas.data.folder import fit_image, read_image
+    from ganvas.translation import read_for
+
+    pixels = np.zeros((16, 16, 4), np.uint8)
+    pixels[..., 0] = 255  # red everywhere...
+    pixels[:8, ..., 3] = 255  # ...but only the top half opaque
+    Image.fromarray(pixels, "RGBA").save(tmp_path / "half.png")
+    as_rgb = read_for(tmp_path / "half.png", 3, None)[0]
+    as_trained = torch.from_numpy(fit_image(read_image(tmp_path / "half.png", 16), 16, "stretch", "RGB"))
+    assert torch.equal(as_rgb, as_trained.float() / 127.5 - 1)
+    assert as_rgb[:, 8:].eq(-1).all() and as_rgb[0, :8].eq(1).all()
+    as_rgba = read_for(tmp_path / "half.png", 4, None)[0]
+    assert as_rgba[:, 8:].eq(-1).all() and as_rgba[:, :8].eq(torch.tensor([1., -1, -1, 1])[:, None, None]).all()

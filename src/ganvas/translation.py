@@ -611,9 +611,7 @@ def load_translator_networks(target: str | Path, device: str = "cpu") -> tuple[d
 
 def read_for(path: str | Path, channels: int, background: str | None) -> torch.Tensor:
     """An image file as (1, channels, H, W) in [-1, 1], converted as training converted its images."""
-    from PIL import Image
-
-    from ganvas.data.folder import read_image
+    from ganvas.data.folder import image_pixels, read_image
 
     try:
         image = read_image(path, 2 ** 15)  # no smaller draft of a JPEG
@@ -621,15 +619,7 @@ def read_for(path: str | Path, channels: int, background: str | None) -> torch.T
         raise DataError(f"{path} does not exist") from None
     except Exception as err:  # Pillow raises many types on bad data
         raise DataError(f"{path} cannot be read as an image ({type(err).__name__}: {err})") from None
-    mode = MODES[channels]
-    if background is not None and mode not in ("LA", "RGBA"):
-        from PIL import ImageColor
-
-        canvas = Image.new("RGBA", image.size, (*ImageColor.getrgb(background)[:3], 255))
-        canvas.alpha_composite(image.convert("RGBA"))
-        image = canvas
-    pixels = np.asarray(image.convert(mode), dtype=np.uint8).reshape(image.height, image.width, -1)
-    return to_model_range(torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None])
+    return to_model_range(torch.from_numpy(image_pixels(image, MODES[channels], background).copy())[None])
 
 
 def enhance_input(task: str, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:

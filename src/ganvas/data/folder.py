@@ -301,16 +301,28 @@ def _fill_colour(mode: str, background: str | None) -> tuple[int, int, int, int]
     """What shows through transparent pixels and pad bars: the background, else transparent, else black."""
     if background is not None:
         return (*ImageColor.getrgb(background)[:3], 255)
-    return (0, 0, 0, 0) if mode == "RGBA" else (0, 0, 0, 255)
+    return (0, 0, 0, 0) if mode in ("LA", "RGBA") else (0, 0, 0, 255)
+
+
+def image_pixels(image: Image.Image, mode: str, background: str | None = None) -> np.ndarray:
+    """One decoded image at its own size, converted as training images are (transparency flattened onto
+    `background`, else black, unless mode keeps alpha), as uint8 (C, H, W) in `mode`."""
+    return _on_canvas(image, image.size, mode, _fill_colour(mode, background))
+
+
+def _on_canvas(image: Image.Image, canvas_size: tuple[int, int], mode: str, fill: tuple) -> np.ndarray:
+    """uint8 (C, H, W): the image centred on a canvas of the fill colour, in mode."""
+    width, height = canvas_size
+    canvas = Image.new("RGBA", canvas_size, fill)
+    canvas.alpha_composite(image.convert("RGBA"), dest=((width - image.width) // 2, (height - image.height) // 2))
+    return np.asarray(canvas.convert(mode)).reshape(height, width, -1).transpose(2, 0, 1)
 
 
 def _to_array(images: list[Image.Image], size: int, mode: str, fill: tuple) -> np.ndarray:
     """uint8 (N, C, size, size): each fitted image centred on a canvas of the fill colour, in mode."""
     array = np.empty((len(images), Image.getmodebands(mode), size, size), dtype=np.uint8)
     for index, image in enumerate(images):
-        canvas = Image.new("RGBA", (size, size), fill)
-        canvas.alpha_composite(image.convert("RGBA"), dest=((size - image.width) // 2, (size - image.height) // 2))
-        array[index] = np.asarray(canvas.convert(mode)).reshape(size, size, -1).transpose(2, 0, 1)
+        array[index] = _on_canvas(image, (size, size), mode, fill)
     return array
 
 
