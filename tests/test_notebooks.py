@@ -16,9 +16,9 @@ nbformat = pytest.importorskip("nbformat")
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_three_notebooks_stored_without_outputs():
+def test_there_are_four_notebooks_stored_without_outputs():
     assert [path.name for path in NOTEBOOKS] == ["01-classic-gan.ipynb", "02-stable-gans.ipynb",
-                                                 "03-your-own-art.ipynb"]
+                                                 "03-your-own-art.ipynb", "04-enhance-your-art.ipynb"]
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
