@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from test_studio_support import (StudioProcess, fixture_runs, stand_in_digits, stop_studio_training,
-                                 wait_for)
+from test_studio_support import (StudioProcess, fixture_runs, squares, stand_in_digits, stop_studio_training,
+                                 translator_run, wait_for)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium reaches out to the network on its own.
@@ -56,6 +56,7 @@ def screenshot(page, name: str, folder: Path) -> Path:
 def studio(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     runs = fixture_runs(base / "runs")
+    translator_run(runs, "upscale")
     (base / "data-root" / "pictures").mkdir(parents=True)
     env = {"GANVAS_DATA_DIR": str(stand_in_digits(base / "digits")), "GANVAS_HOME": str(base / "home")}
     server = StudioProcess(runs, [base / "data-root"], extra_env=env)
@@ -216,5 +217,28 @@ def test_enhance_projects_a_dropped_image(page):
     latent = page.request.get(page.locator("text=Latent JSON").get_attribute("href"))
     assert latent.ok and b'"z"' in latent.body()
     screenshot(page, "enhance", page.shots)
+    page.set_input_files("#enhance-file", files=[{"name": "bad.png", "mimeType": "image/png", "buffer": b"oops"}])
+    page.wait_for_function("() => document.querySelector('#enhance-error').textContent.includes('not an image')")
+
+
+def test_enhance_translates_an_image_with_a_translator_run(page, tmp_path):
+    picture = (squares(tmp_path / "mine", count=1, side=32) / "e00.png").read_bytes()
+    page.goto("/#/enhance")
+    link = page.locator('ul.run-list li', has=page.locator('a[href="#/enhance/upscale"]'))
+    assert "upscale translator" in link.inner_text()  # listed beside the noise-to-image runs
+    link.locator("a").click()
+    page.wait_for_selector(".page-head >> text=upscale translator")
+    page.set_input_files("#enhance-file", files=[{"name": "mine.png", "mimeType": "image/png", "buffer": picture}])
+    page.wait_for_selector('main[data-translation="done"]', timeout=90_000)
+    loaded(page, "#enhance-input")
+    loaded(page, "#enhance-output")
+    sizes = page.evaluate("() => ['#enhance-input', '#enhance-output'].map((s) => document.querySelector(s))"
+                          ".map((i) => [i.naturalWidth, i.naturalHeight])")
+    assert sizes == [[32, 32], [128, 128]]  # shown beside the input, 4 times larger
+    assert "enlarged 4 times" in page.inner_text("#enhance-status")
+    result = page.request.get(page.locator("#enhance-download").get_attribute("href"))
+    assert result.ok and result.body()[:4] == b"\x89PNG" and "mine-upscale.png" in result.headers["content-disposition"]
+    page.locator('.history a[data-translation] img').first.wait_for()
+    screenshot(page, "enhance-translate", page.shots)
     page.set_input_files("#enhance-file", files=[{"name": "bad.png", "mimeType": "image/png", "buffer": b"oops"}])
     page.wait_for_function("() => document.querySelector('#enhance-error').textContent.includes('not an image')")
