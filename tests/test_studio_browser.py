@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_studio_support import (StudioProcess, fixture_runs, squares, stand_in_digits, stop_studio_training,
+from test_studio_support import (StudioProcess, fixture_runs, stand_in_digits, stop_studio_training,
                                  translator_run, wait_for)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -221,8 +221,23 @@ def test_enhance_projects_a_dropped_image(page):
     page.wait_for_function("() => document.querySelector('#enhance-error').textContent.includes('not an image')")
 
 
-def test_enhance_translates_an_image_with_a_translator_run(page, tmp_path):
-    picture = (squares(tmp_path / "mine", count=1, side=32) / "e00.png").read_bytes()
+def smiley(side: int = 32) -> bytes:
+    """A small yellow face on a transparent background, as a PNG."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((2, 2, side - 3, side - 3), fill=(250, 200, 40, 255), outline=(120, 70, 0, 255))
+    for x in (side * 5 // 16, side * 10 // 16):
+        draw.ellipse((x, side * 5 // 16, x + side // 8, side * 7 // 16), fill=(60, 30, 0, 255))
+    draw.arc((side // 4, side // 4, side * 3 // 4, side * 3 // 4), 30, 150, fill=(60, 30, 0, 255), width=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_enhance_translates_an_image_with_a_translator_run(page):
+    picture = smiley()
     page.goto("/#/enhance")
     link = page.locator('ul.run-list li', has=page.locator('a[href="#/enhance/upscale"]'))
     assert "upscale translator" in link.inner_text()  # listed beside the noise-to-image runs
