@@ -487,6 +487,58 @@ def test_uploads_train_from_a_folder_inside_the_studio(fresh):
     post(fresh, f"/api/queue/{job['id']}/cancel")
 
 
+def test_presets_include_the_translation_tasks(client):
+    presets = client.get("/api/presets").json()["presets"]
+    assert presets["mnist"]["task"] == "generate" and not presets["mnist"]["two_folders"]
+    assert presets["upscale"]["task"] == "upscale" and presets["upscale"]["size"] == 64
+    assert presets["upscale"]["own_images"] and presets["upscale"]["defaults"]["model"] == "unet"
+    assert presets["cyclegan"]["two_folders"] and presets["paired"]["two_folders"]
+    assert not presets["inpaint"]["two_folders"]
+
+
+SQUARES = {"kind": "folder", "root": 0, "path": "squares"}
+
+
+@pytest.mark.parametrize("changes, status, words", [
+    ({"preset": "upscale"}, 400, "learns from your own images"),
+    ({"preset": "cyclegan", "data": SQUARES}, 400, "translates between two folders: give the second with data_b="),
+    ({"preset": "upscale", "data": SQUARES, "data_b": SQUARES}, 400, "data_b= is the second folder of"),
+    ({"preset": "paired", "data": SQUARES, "data_b": {"kind": "dataset"}}, 400, "data_b must be a folder"),
+    ({"preset": "paired", "data": SQUARES, "data_b": {"kind": "folder", "root": 0, "path": "idx"}}, 400,
+     "data_b must be a folder"),
+    ({"preset": "paired", "data": SQUARES, "data_b": {"kind": "folder", "root": 0, "path": "../outside"}}, 400,
+     "outside"),
+    ({"preset": "paired", "data": SQUARES, "data_b": "b"}, 400, "data must be an object"),
+    ({"preset": "paired", "data": SQUARES, "options": {"data_b": "/etc"}}, 400, "comes from the data choice"),
+])
+def test_train_translation_bad_requests(client, changes, status, words):
+    body = train_body(**changes)
+    if "data" in changes:  # a folder: trained at a size
+        body["options"] = {"size": 16, **body["options"]}
+    response = post(client, "/api/train", body)
+    assert_refused(response, status)
+    assert words in response.json()["error"], response.json()["error"]
+
+
+def test_train_a_translator_from_the_page_then_enhance_with_it(fresh):
+    options = {"size": 16, "width": 8, "steps": 2, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
+               "eval_every": 0}
+    started = post(fresh, "/api/train", train_body(name="x4", preset="upscale", data=SQUARES, options=options))
+    assert started.status_code == 200, started.text
+    done = wait_for(lambda: (d := fresh.get("/api/runs/x4").json())["job"]["state"] in ("done", "failed") and d, 120,
+                    what="the translator's training")
+    assert done["status"] == "finished" and done["task"] == "upscale" and done["step"] == 2, done
+    state = translated(fresh, translate(fresh, rgba_png(20, 16), run="x4").json()["id"])
+    assert state["state"] == "done" and state["output_size"] == [80, 64], state
+    second = upload(fresh, zip_of({f"{i}.png": png_bytes(colour=200 - i * 20) for i in range(6)}), "b.zip").json()
+    queued = post(fresh, "/api/train", train_body(name="both-ways", preset="cyclegan", data=SQUARES,
+                                                  data_b={"kind": "upload", "upload": second["upload"]},
+                                                  options=options)).json()["job"]
+    assert queued["options"]["data_b"] == str(fresh.studio.uploads.root / second["upload"])
+    assert queued["options"]["data"].endswith("squares") and queued["options"]["preset"] == "cyclegan"
+    post(fresh, f"/api/queue/{queued['id']}/cancel")
+
+
 # --- the queue and training in a process of its own ---------------------------------------------------------------
 
 def status_of(client, name):

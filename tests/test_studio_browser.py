@@ -257,3 +257,29 @@ def test_enhance_translates_an_image_with_a_translator_run(page):
     screenshot(page, "enhance-translate", page.shots)
     page.set_input_files("#enhance-file", files=[{"name": "bad.png", "mimeType": "image/png", "buffer": b"oops"}])
     page.wait_for_function("() => document.querySelector('#enhance-error').textContent.includes('not an image')")
+
+
+def test_the_train_page_offers_translation_tasks_and_shows_their_checks(page):
+    page.goto("/#/train")
+    page.select_option("#preset", "cyclegan")
+    assert page.locator('label[for="data-dataset"]').is_hidden()  # a task learns from your own images
+    assert page.input_value("#option-size") == "64" and page.input_value("#option-model") == "unet"
+    page.locator("fieldset.data-b").wait_for()
+    page.check("#data-upload")
+    page.set_input_files("#upload-files", files=[{"name": "a.png", "mimeType": "image/png", "buffer": smiley()}])
+    page.wait_for_function("() => document.querySelector('.upload-status').textContent.includes('ready')")
+    page.click("#start")
+    error = page.locator("form.train p.error-text")
+    wait_for(lambda: "choose a folder or zip under a data root first (Data B)" in error.inner_text(), 10,
+             what="the missing folder B")
+    page.check("#b-data-upload")
+    page.set_input_files("#b-upload-files", files=[{"name": "b.png", "mimeType": "image/png", "buffer": smiley(48)}])
+    page.wait_for_function("() => document.querySelector('fieldset.data-b .upload-status').textContent"
+                           ".includes('ready')")
+    page.check("#option-labels")  # refused by the training options' own checks, shown in the page
+    page.click("#start")
+    wait_for(lambda: "labels= are for class-conditional noise-to-image models, not task='cyclegan'"
+             in error.inner_text(), 10, what="the options' check")
+    assert page.evaluate("() => location.hash") == "#/train"  # nothing started
+    page.select_option("#preset", "mnist")
+    assert page.locator("fieldset.data-b").is_hidden() and page.locator('label[for="data-dataset"]').is_visible()

@@ -55,7 +55,7 @@ LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 FORM_OPTIONS = ("model", "loss", "z_dim", "width", "batch_size", "lr_g", "lr_d", "ema_decay", "spectral_norm",
                 "augment", "seed", "size", "fit", "channels", "labels", "steps", "minutes", "log_every",
                 "sample_every", "checkpoint_every", "eval_every")
-FILE_OPTIONS = ("data", "data_dir", "dataset", "split", "preset", "config_file")
+FILE_OPTIONS = ("data", "data_b", "data_dir", "dataset", "split", "preset", "config_file")
 BOUNDS = {"batch_size": 4096, "z_dim": 4096, "width": 1024, "eval_images": 50_000, "n_critic": 100,
           "log_every": 10**7, "sample_every": 10**7, "checkpoint_every": 10**7, "keep_checkpoints": 1000,
           "epochs": 100_000}
@@ -426,25 +426,28 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
 
     @app.get("/api/presets")
     def presets():
-        from ganvas.config import PRESETS, options, option_type, preset_config
+        from ganvas.config import PRESETS, TWO_FOLDER_TASKS, options, option_type, preset_config
         from ganvas.models import model_names
 
         fields = {field.name: field for field in options()}
         described = []
         for name in FORM_OPTIONS:
             field = fields[name]
-            choices = list(field.metadata["choices"] or ()) or (model_names() if name == "model" else None)
+            choices = list(field.metadata["choices"] or ()) or (model_names(None) if name == "model" else None)  # unet too
             described.append({"name": name, "type": option_type(field).__name__, "help": field.metadata["help"],
                               "group": field.metadata["group"], "choices": choices,
                               "nullable": field.default is None})
         found = {}
         for name, description in ganvas.presets().items():
-            if PRESETS[name].options.get("task", "generate") != "generate":
-                continue  # image-to-image runs are trained from the CLI and the API (docs/translate.md)
+            task = PRESETS[name].options.get("task", "generate")
             own_images = PRESETS[name].for_data is not None
-            extra = {"data": "images", "size": 32} if own_images else {}
+            size = 32 if task == "generate" else 64  # the translation presets are tuned at 64 px
+            extra = {"data": "images", "size": size} if own_images else {}
+            if task in TWO_FOLDER_TASKS:
+                extra["data_b"] = "images-b"
             config = preset_config(name, count_images=lambda config: 100, **extra).to_dict()
-            found[name] = {"description": description, "own_images": own_images,
+            found[name] = {"description": description, "own_images": own_images, "task": task,
+                           "two_folders": task in TWO_FOLDER_TASKS, "size": size,
                            "defaults": {key: runview.finite(config[key]) for key in FORM_OPTIONS if key not in extra}}
         return {"presets": found, "options": described, "datasets": list(fields["dataset"].metadata["choices"])}
 
@@ -712,6 +715,11 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
         given = body.get("options")
         options = {**check_options({} if given is None else given), **data_options(body.get("data")),
                    "preset": preset}
+        if body.get("data_b") is not None:  # paired and cyclegan: the second folder, chosen as the first is
+            second = data_options(body["data_b"])
+            if set(second) != {"data"}:
+                raise StudioError(400, "data_b must be a folder, a zip or an upload of images")
+            options["data_b"] = second["data"]
         new_run_config(options, count_images=lambda c: images_in(c.data, c.dataset, c.split))  # refuse bad options now
         job = studio.jobs.submit(name, "new", options)
         return {"run": name, "job": job.to_dict()}
