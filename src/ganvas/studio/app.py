@@ -1,7 +1,8 @@
 """The studio's web app: a FastAPI app serving the pages (static/) and the JSON, image and live-update API.
 
 Everything it shows comes from the public API (ganvas.runs, ganvas.Run, ganvas.load and the Generator's
-sample, walk and variations) and from the run folders' documented files. Security, as docs/studio.md says:
+sample, walk, variations and project; ganvas.load_translator and the Translator's enhance) and from the run
+folders' documented files. Security, as docs/studio.md says:
 `Guard` checks the Host header (loopback names only, unless a token is set), the access token when there is one,
 the origin (or the token) of every state-changing request, and body sizes; `safepath` keeps every path inside
 --runs and the --data-root folders; every query parameter is bounded.
@@ -433,7 +434,8 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
         described = []
         for name in FORM_OPTIONS:
             field = fields[name]
-            choices = list(field.metadata["choices"] or ()) or (model_names(None) if name == "model" else None)  # unet too
+            models = model_names(None) if name == "model" else None  # every kind: unet for the tasks too
+            choices = list(field.metadata["choices"] or ()) or models
             described.append({"name": name, "type": option_type(field).__name__, "help": field.metadata["help"],
                               "group": field.metadata["group"], "choices": choices,
                               "nullable": field.default is None})

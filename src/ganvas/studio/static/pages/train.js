@@ -43,7 +43,8 @@ function dataChoice(info, datasets, prefix, changed) {
   const kindLabels = {};
   const kindRow = el("div", { class: "radios" }, ...[["dataset", "a named dataset"], ["folder", "a data folder"],
     ["upload", "upload images"]].map(([kind, text]) => {
-    kindRadios[kind] = el("input", { type: "radio", name: `${prefix}data-kind`, value: kind, id: `${prefix}data-${kind}` });
+    kindRadios[kind] = el("input", { type: "radio", name: `${prefix}data-kind`, value: kind,
+                                     id: `${prefix}data-${kind}` });
     kindLabels[kind] = el("label", { for: `${prefix}data-${kind}` }, kindRadios[kind], ` ${text}`);
     return kindLabels[kind];
   }));
