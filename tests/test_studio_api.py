@@ -26,7 +26,7 @@ from ganvas.studio.cache import GeneratorCache  # noqa: E402
 from ganvas.studio.jobs import JobQueue  # noqa: E402
 from ganvas.studio.server import access_token  # noqa: E402
 from ganvas.studio.uploads import Limits  # noqa: E402
-from test_studio_support import fixture_runs, stand_in_digits, wait_for  # noqa: E402
+from test_studio_support import fixture_runs, stand_in_digits, translator_run, wait_for  # noqa: E402
 
 ORIGIN = {"Origin": "http://127.0.0.1"}
 SECRET = "top-secret-outside-the-jail"
@@ -469,6 +469,7 @@ def test_upload_limits(tmp_path):
         assert len(bomb) < 100_000
         assert "unpacks to more than" in upload(client, bomb, "bomb.zip").json()["error"]
         assert project(client, noise_png(400), run="r").status_code == 413  # a projection's image: the same cap
+        assert translate(client, noise_png(400), run="r").status_code == 413  # and a translation's
         many = zip_of({f"{i}.png": png_bytes((4, 4)) for i in range(4)})
         assert "over the limit of 3" in upload(client, many, "many.zip").json()["error"]
         assert not list((runs / ".studio" / "tmp").iterdir())
@@ -484,6 +485,58 @@ def test_uploads_train_from_a_folder_inside_the_studio(fresh):
     job = response.json()["job"]
     assert job["options"]["data"].startswith(str(fresh.studio.uploads.root))
     post(fresh, f"/api/queue/{job['id']}/cancel")
+
+
+def test_presets_include_the_translation_tasks(client):
+    presets = client.get("/api/presets").json()["presets"]
+    assert presets["mnist"]["task"] == "generate" and not presets["mnist"]["two_folders"]
+    assert presets["upscale"]["task"] == "upscale" and presets["upscale"]["size"] == 64
+    assert presets["upscale"]["own_images"] and presets["upscale"]["defaults"]["model"] == "unet"
+    assert presets["cyclegan"]["two_folders"] and presets["paired"]["two_folders"]
+    assert not presets["inpaint"]["two_folders"]
+
+
+SQUARES = {"kind": "folder", "root": 0, "path": "squares"}
+
+
+@pytest.mark.parametrize("changes, status, words", [
+    ({"preset": "upscale"}, 400, "learns from your own images"),
+    ({"preset": "cyclegan", "data": SQUARES}, 400, "translates between two folders: give the second with data_b="),
+    ({"preset": "upscale", "data": SQUARES, "data_b": SQUARES}, 400, "data_b= is the second folder of"),
+    ({"preset": "paired", "data": SQUARES, "data_b": {"kind": "dataset"}}, 400, "data_b must be a folder"),
+    ({"preset": "paired", "data": SQUARES, "data_b": {"kind": "folder", "root": 0, "path": "idx"}}, 400,
+     "data_b must be a folder"),
+    ({"preset": "paired", "data": SQUARES, "data_b": {"kind": "folder", "root": 0, "path": "../outside"}}, 400,
+     "outside"),
+    ({"preset": "paired", "data": SQUARES, "data_b": "b"}, 400, "data must be an object"),
+    ({"preset": "paired", "data": SQUARES, "options": {"data_b": "/etc"}}, 400, "comes from the data choice"),
+])
+def test_train_translation_bad_requests(client, changes, status, words):
+    body = train_body(**changes)
+    if "data" in changes:  # a folder: trained at a size
+        body["options"] = {"size": 16, **body["options"]}
+    response = post(client, "/api/train", body)
+    assert_refused(response, status)
+    assert words in response.json()["error"], response.json()["error"]
+
+
+def test_train_a_translator_from_the_page_then_enhance_with_it(fresh):
+    options = {"size": 16, "width": 8, "steps": 2, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
+               "eval_every": 0}
+    started = post(fresh, "/api/train", train_body(name="x4", preset="upscale", data=SQUARES, options=options))
+    assert started.status_code == 200, started.text
+    done = wait_for(lambda: (d := fresh.get("/api/runs/x4").json())["job"]["state"] in ("done", "failed") and d, 120,
+                    what="the translator's training")
+    assert done["status"] == "finished" and done["task"] == "upscale" and done["step"] == 2, done
+    state = translated(fresh, translate(fresh, rgba_png(20, 16), run="x4").json()["id"])
+    assert state["state"] == "done" and state["output_size"] == [80, 64], state
+    second = upload(fresh, zip_of({f"{i}.png": png_bytes(colour=200 - i * 20) for i in range(6)}), "b.zip").json()
+    queued = post(fresh, "/api/train", train_body(name="both-ways", preset="cyclegan", data=SQUARES,
+                                                  data_b={"kind": "upload", "upload": second["upload"]},
+                                                  options=options)).json()["job"]
+    assert queued["options"]["data_b"] == str(fresh.studio.uploads.root / second["upload"])
+    assert queued["options"]["data"].endswith("squares") and queued["options"]["preset"] == "cyclegan"
+    post(fresh, f"/api/queue/{queued['id']}/cancel")
 
 
 # --- the queue and training in a process of its own ---------------------------------------------------------------
@@ -682,12 +735,166 @@ def test_enhance_needs_a_conditional_model_to_reclass(client):
     assert "no classes" in client.get(f"/api/projections/{pid}/classes.png").json()["error"]
 
 
-def test_an_unfinished_projection_is_failed_on_restart(tmp_path):
-    from ganvas.studio.enhance import Projector
+@pytest.mark.parametrize("kind", ["Projector", "Translations"])
+def test_an_unfinished_projection_or_translation_is_failed_on_restart(tmp_path, kind):
+    import threading
 
-    folder = tmp_path / "projections" / "0123456789ab"
+    from ganvas.studio import enhance
+
+    folder = tmp_path / "records" / "0123456789ab"
     folder.mkdir(parents=True)
     (folder / "state.json").write_text(json.dumps({"id": "0123456789ab", "run": "r", "state": "running"}))
-    projector = Projector(tmp_path / "projections", lambda run, checkpoint: None, __import__("threading").Semaphore())
-    state = projector.state("0123456789ab")
-    assert state["state"] == "failed" and "drop the image again" in state["error"]
+    records = getattr(enhance, kind)(tmp_path / "records", lambda run, checkpoint: None, threading.Semaphore())
+    state = records.state("0123456789ab")
+    assert state["state"] == "failed" and "drop the image again" in state["error"] and records.what in state["error"]
+
+
+# --- enhance: translation -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def translating(tmp_path_factory):
+    """A studio with the fixture runs and three tiny translator runs: upscale, inpaint and cyclegan."""
+    for client in studio_client(tmp_path_factory.mktemp("translating")):
+        for task in ("upscale", "inpaint", "cyclegan"):
+            translator_run(client.runs, task)
+        yield client
+
+
+def rgba_png(width: int, height: int, seed: int = 0, hole: bool = False) -> bytes:
+    """Random colours, with a fully transparent rectangle in the middle when `hole`."""
+    pixels = np.random.default_rng(seed).integers(0, 255, (height, width, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    if hole:
+        pixels[height // 3:height // 2, width // 3:width // 2, 3] = 0
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def translate(client, data: bytes, run="upscale", **params):
+    return client.post(f"/api/runs/{run}/translations", params={"name": "mine.png", **params}, content=data,
+                       headers=ORIGIN)
+
+
+def translated(client, translation_id: str) -> dict:
+    return wait_for(lambda: (s := client.get(f"/api/translations/{translation_id}").json())["state"]
+                    in ("done", "failed") and s, 60, what="the translation")
+
+
+def through_the_api(client, run: str, data: bytes, tmp_path, mask: bytes | None = None, **options) -> np.ndarray:
+    """What ganvas.load_translator(run).enhance gives for the same image (and mask), as uint8 pixels."""
+    import ganvas
+
+    source, mask_file = tmp_path / "source.png", tmp_path / "mask.png"
+    source.write_bytes(data)
+    if mask is not None:
+        mask_file.write_bytes(mask)
+    translator = ganvas.load_translator(client.runs / run)
+    return translator.enhance(source, mask=mask_file if mask is not None else None, **options).pixels[0]
+
+
+def test_enhance_translates_with_a_translator_run(translating, tmp_path):
+    client = translating
+    assert client.get("/api/runs/upscale").json()["task"] == "upscale"
+    assert client.get("/api/runs/digits").json()["task"] == "generate"
+    info = client.get("/api/runs/upscale/translator").json()
+    assert info["task"] == "upscale" and info["directions"] == ["a2b"] and info["scale"] == 4 and info["size"] == 16
+    assert info["checkpoint"] == "step-00000004" and [c["name"] for c in info["checkpoints"]][-1] == "best"
+    image = rgba_png(20, 24)
+    queued = translate(client, image)
+    assert queued.status_code == 200, queued.text
+    assert queued.json()["state"] == "queued" and queued.json()["input_size"] == [20, 24]
+    state = translated(client, queued.json()["id"])
+    assert state["state"] == "done", state
+    assert state["output_size"] == [80, 96] and state["step"] == 4 and state["direction"] == "a2b"
+    tid = state["id"]
+    assert picture(client.get(f"/api/translations/{tid}/files/input.png")).size == (20, 24)
+    output = picture(client.get(f"/api/translations/{tid}/files/output.png"))
+    assert np.array_equal(np.asarray(output), through_the_api(client, "upscale", image, tmp_path))
+    download = client.get(f"/api/translations/{tid}/files/output.png?download=1")
+    assert download.headers["content-disposition"] == 'attachment; filename="mine-upscale.png"'
+    best = translated(client, translate(client, image, checkpoint="best").json()["id"])
+    assert best["state"] == "done" and best["checkpoint"] == "best"
+    listed = client.get("/api/runs/upscale/translations").json()["translations"]
+    assert [item["id"] for item in listed] == [best["id"], tid]
+    assert client.get("/api/runs/digits/translations").json() == {"translations": []}
+
+
+def test_a_cyclegan_translates_large_images_both_ways_in_tiles(translating, tmp_path):
+    image = rgba_png(300, 270, seed=1)  # over the 256-pixel tile: tiled
+    outputs = {}
+    for direction in ("a2b", "b2a"):
+        state = translated(translating, translate(translating, image, run="cyclegan", direction=direction).json()["id"])
+        assert state["state"] == "done" and state["output_size"] == [300, 270], state
+        outputs[direction] = np.asarray(picture(translating.get(f"/api/translations/{state['id']}/files/output.png")))
+        assert np.array_equal(outputs[direction],
+                              through_the_api(translating, "cyclegan", image, tmp_path, direction=direction))
+        assert f"mine-cyclegan-{direction}.png" in translating.get(
+            f"/api/translations/{state['id']}/files/output.png?download=1").headers["content-disposition"]
+    assert not np.array_equal(outputs["a2b"], outputs["b2a"])
+
+
+def test_inpainting_fills_a_masks_light_pixels_or_else_the_transparent_ones(translating, tmp_path):
+    image = rgba_png(32, 32, seed=2, hole=True)
+    buffer = io.BytesIO()
+    mask = np.zeros((32, 32), dtype=np.uint8)
+    mask[4:12, 20:28] = 255
+    Image.fromarray(mask, "L").save(buffer, format="PNG")
+    mask_upload = upload(translating, buffer.getvalue(), "mask.png").json()["upload"]
+    with_mask = translated(translating, translate(translating, image, run="inpaint", mask=mask_upload).json()["id"])
+    without = translated(translating, translate(translating, image, run="inpaint").json()["id"])
+    results = {}
+    for state, given in ((with_mask, buffer.getvalue()), (without, None)):
+        assert state["state"] == "done", state
+        results[given is None] = np.asarray(picture(translating.get(f"/api/translations/{state['id']}/files/output.png")))
+        assert np.array_equal(results[given is None], through_the_api(translating, "inpaint", image, tmp_path, given))
+    assert not np.array_equal(results[True], results[False])
+
+
+def test_a_translation_that_cannot_run_says_why(translating):
+    state = translated(translating, translate(translating, rgba_png(3, 3), name="tiny.png").json()["id"])
+    assert state["state"] == "failed"
+    assert state["error"].startswith("tiny: ") and "smaller than this model's smallest input" in state["error"]
+    assert str(translating.runs) not in state["error"]  # the upload's name, not the studio's own path
+
+
+@pytest.mark.parametrize("data, params, status, words", [
+    (b"hello", {}, 400, "not an image"), (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, {}, 400, "damaged image"),
+    (png_header_only(40_000, 40_000), {}, 400, "over the limit"), (b"", {}, 400, "empty"),
+    (png_bytes(), {"direction": "b2a"}, 400, "goes one way"), (png_bytes(), {"direction": "up"}, 400, "direction"),
+    (png_bytes(), {"checkpoint": "nope"}, 404, "no checkpoint"),
+    (png_bytes(), {"mask": "0123456789ab"}, 400, "only an inpaint run takes a mask"),
+    (png_bytes(), {"run": "inpaint", "mask": "0123456789ab"}, 400, "no upload"),
+    (png_bytes(), {"run": "inpaint", "mask": "../../x"}, 400, "not an upload id"),
+    (png_bytes((1100, 1000)), {}, 400, "would become 4400x4000 pixels, over the limit"),
+    (png_bytes(), {"run": "digits"}, 400, "not an image translator"),
+    (png_bytes(), {"run": "nope"}, 404, "no run"),
+])
+def test_enhance_translation_bad_requests(translating, data, params, status, words):
+    response = translate(translating, data, **params)
+    assert_refused(response, status)
+    assert words in response.json()["error"], response.json()["error"]
+
+
+def test_translation_requests_stay_inside(translating):
+    two = upload(translating, zip_of({"a.png": png_bytes(), "b.png": png_bytes(colour=9)}), "two.zip").json()
+    assert "the mask must be one image" in translate(translating, png_bytes(), run="inpaint",
+                                                     mask=two["upload"]).json()["error"]
+    assert_refused(translate(translating, png_bytes(), run="escape"), 400)
+    assert_refused(translating.post("/api/runs/upscale/translations", content=png_bytes()), 403)  # no origin
+    assert "ganvas enhance" in project(translating, png_bytes(), run="upscale").json()["error"]
+    tid = translated(translating, translate(translating, rgba_png(16, 16)).json()["id"])["id"]
+    for url in ["/api/translations/nope", "/api/translations/0123456789ab", "/api/translations/..%2F..%2Fx",
+                "/api/translations/0123456789ab/files/output.png", f"/api/translations/{tid}/files/state.json",
+                f"/api/translations/{tid}/files/original.png", f"/api/translations/{tid}/files/..%2Fstate.json",
+                f"/api/translations/{tid}/files/%2e%2e", "/api/runs/nope/translator", "/api/runs/escape/translator"]:
+        assert_refused(translating.get(url), 400, 404)
+    assert "not an image translator" in translating.get("/api/runs/digits/translator").json()["error"]
+
+
+def test_a_noise_to_image_run_still_projects_beside_translations(translating):
+    target = translating.get("/api/runs/digits/image.png?seed=5&class=3&scale=1").content
+    translation = translate(translating, rgba_png(20, 20)).json()["id"]
+    projection = finished(translating, project(translating, target).json()["id"])
+    assert projection["state"] == "done" and "PSNR" in projection["summary"]
+    assert translated(translating, translation)["state"] == "done"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from test_studio_support import (StudioProcess, fixture_runs, stand_in_digits, stop_studio_training,
-                                 wait_for)
+                                 translator_run, wait_for)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium reaches out to the network on its own.
@@ -56,6 +56,7 @@ def screenshot(page, name: str, folder: Path) -> Path:
 def studio(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     runs = fixture_runs(base / "runs")
+    translator_run(runs, "upscale")
     (base / "data-root" / "pictures").mkdir(parents=True)
     env = {"GANVAS_DATA_DIR": str(stand_in_digits(base / "digits")), "GANVAS_HOME": str(base / "home")}
     server = StudioProcess(runs, [base / "data-root"], extra_env=env)
@@ -218,3 +219,67 @@ def test_enhance_projects_a_dropped_image(page):
     screenshot(page, "enhance", page.shots)
     page.set_input_files("#enhance-file", files=[{"name": "bad.png", "mimeType": "image/png", "buffer": b"oops"}])
     page.wait_for_function("() => document.querySelector('#enhance-error').textContent.includes('not an image')")
+
+
+def smiley(side: int = 32) -> bytes:
+    """A small yellow face on a transparent background, as a PNG."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((2, 2, side - 3, side - 3), fill=(250, 200, 40, 255), outline=(120, 70, 0, 255))
+    for x in (side * 5 // 16, side * 10 // 16):
+        draw.ellipse((x, side * 5 // 16, x + side // 8, side * 7 // 16), fill=(60, 30, 0, 255))
+    draw.arc((side // 4, side // 4, side * 3 // 4, side * 3 // 4), 30, 150, fill=(60, 30, 0, 255), width=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_enhance_translates_an_image_with_a_translator_run(page):
+    picture = smiley()
+    page.goto("/#/enhance")
+    link = page.locator('ul.run-list li', has=page.locator('a[href="#/enhance/upscale"]'))
+    assert "upscale translator" in link.inner_text()  # listed beside the noise-to-image runs
+    link.locator("a").click()
+    page.wait_for_selector(".page-head >> text=upscale translator")
+    page.set_input_files("#enhance-file", files=[{"name": "mine.png", "mimeType": "image/png", "buffer": picture}])
+    page.wait_for_selector('main[data-translation="done"]', timeout=90_000)
+    loaded(page, "#enhance-input")
+    loaded(page, "#enhance-output")
+    sizes = page.evaluate("() => ['#enhance-input', '#enhance-output'].map((s) => document.querySelector(s))"
+                          ".map((i) => [i.naturalWidth, i.naturalHeight])")
+    assert sizes == [[32, 32], [128, 128]]  # shown beside the input, 4 times larger
+    assert "enlarged 4 times" in page.inner_text("#enhance-status")
+    result = page.request.get(page.locator("#enhance-download").get_attribute("href"))
+    assert result.ok and result.body()[:4] == b"\x89PNG" and "mine-upscale.png" in result.headers["content-disposition"]
+    page.locator('.history a[data-translation] img').first.wait_for()
+    screenshot(page, "enhance-translate", page.shots)
+    page.set_input_files("#enhance-file", files=[{"name": "bad.png", "mimeType": "image/png", "buffer": b"oops"}])
+    page.wait_for_function("() => document.querySelector('#enhance-error').textContent.includes('not an image')")
+
+
+def test_the_train_page_offers_translation_tasks_and_shows_their_checks(page):
+    page.goto("/#/train")
+    page.select_option("#preset", "cyclegan")
+    assert page.locator('label[for="data-dataset"]').is_hidden()  # a task learns from your own images
+    assert page.input_value("#option-size") == "64" and page.input_value("#option-model") == "unet"
+    page.locator("fieldset.data-b").wait_for()
+    page.check("#data-upload")
+    page.set_input_files("#upload-files", files=[{"name": "a.png", "mimeType": "image/png", "buffer": smiley()}])
+    page.wait_for_function("() => document.querySelector('.upload-status').textContent.includes('ready')")
+    page.click("#start")
+    error = page.locator("form.train p.error-text")
+    wait_for(lambda: "choose a folder or zip under a data root first (Data B)" in error.inner_text(), 10,
+             what="the missing folder B")
+    page.check("#b-data-upload")
+    page.set_input_files("#b-upload-files", files=[{"name": "b.png", "mimeType": "image/png", "buffer": smiley(48)}])
+    page.wait_for_function("() => document.querySelector('fieldset.data-b .upload-status').textContent"
+                           ".includes('ready')")
+    page.check("#option-labels")  # refused by the training options' own checks, shown in the page
+    page.click("#start")
+    wait_for(lambda: "labels= are for class-conditional noise-to-image models, not task='cyclegan'"
+             in error.inner_text(), 10, what="the options' check")
+    assert page.evaluate("() => location.hash") == "#/train"  # nothing started
+    page.select_option("#preset", "mnist")
+    assert page.locator("fieldset.data-b").is_hidden() and page.locator('label[for="data-dataset"]').is_visible()

@@ -13,11 +13,13 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from conftest import digit_like_images, write_mnist_split
 
 _TRAINED: dict[str, Path] = {}
+_TRANSLATORS: dict[str, Path] = {}
 _LOCK = threading.Lock()
 _HOME = Path(tempfile.mkdtemp(prefix="ganvas-studio-fixtures-"))
 atexit.register(shutil.rmtree, _HOME, True)
@@ -31,6 +33,20 @@ def stand_in_digits(folder: Path) -> Path:
     return folder
 
 
+@contextmanager
+def _private_home():
+    """GANVAS_HOME in the fixtures' folder while the fixture runs train (their decoded-image caches go there)."""
+    home = os.environ.get("GANVAS_HOME")
+    os.environ["GANVAS_HOME"] = str(_HOME / "home")
+    try:
+        yield
+    finally:
+        if home is None:
+            os.environ.pop("GANVAS_HOME", None)
+        else:
+            os.environ["GANVAS_HOME"] = home
+
+
 def _train_fixtures() -> dict[str, Path]:
     """Two finished runs: `digits` (the mnist preset: conditional, quality measured, alarms on) and `classic` (the
     seed preset's MLP). Trained once per session, in a private GANVAS_HOME."""
@@ -40,20 +56,47 @@ def _train_fixtures() -> dict[str, Path]:
         import ganvas
 
         data = stand_in_digits(_HOME / "data")
-        home = os.environ.get("GANVAS_HOME")
-        os.environ["GANVAS_HOME"] = str(_HOME / "home")
-        try:
+        with _private_home():
             common = dict(data_dir=str(data), split="test", steps=40, batch_size=32, log_every=5, sample_every=20,
                           checkpoint_every=20, progress=False, device="cpu")
             ganvas.train(preset="mnist", run=_HOME / "runs" / "digits", eval_every=20, eval_images=64, **common)
             ganvas.train(preset="seed", run=_HOME / "runs" / "classic", eval_every=0, **common)
-        finally:
-            if home is None:
-                os.environ.pop("GANVAS_HOME", None)
-            else:
-                os.environ["GANVAS_HOME"] = home
         _TRAINED.update(digits=_HOME / "runs" / "digits", classic=_HOME / "runs" / "classic")
         return _TRAINED
+
+
+def squares(folder: Path, count: int = 12, seed: int = 0, side: int = 24) -> Path:
+    """`count` RGBA pictures e00.png, e01.png, ...: a coloured square on a transparent margin, placed by the seed."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        rng = np.random.default_rng(seed + index)
+        pixels = np.zeros((side, side, 4), dtype=np.uint8)
+        top, left = rng.integers(2, side // 2, size=2)
+        pixels[top:top + side // 3, left:left + side // 3] = [*rng.integers(40, 255, size=3), 255]
+        Image.fromarray(pixels, "RGBA").save(folder / f"e{index:02d}.png")
+    return folder
+
+
+def translator_run(runs: Path, task: str) -> Path:
+    """A tiny finished translator run of `task` (upscale, inpaint, cyclegan, ...: 4 steps at 16 px, width 8, on
+    generated squares; cyclegan between two such folders), trained once per session and copied to runs/TASK."""
+    with _LOCK:
+        if task not in _TRANSLATORS:
+            import ganvas
+
+            data = squares(_HOME / "squares")
+            second = squares(_HOME / "squares-b", seed=100) if task in ("paired", "cyclegan") else None
+            with _private_home():
+                ganvas.train(task=task, data=str(data), data_b=second and str(second), run=_HOME / "runs" / task,
+                             size=16, width=8, batch_size=4, steps=4, log_every=2, sample_every=2, checkpoint_every=2,
+                             eval_every=2, holdout=2, progress=False, device="cpu")
+            _TRANSLATORS[task] = _HOME / "runs" / task
+    runs.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(_TRANSLATORS[task], runs / task)
+    return runs / task
 
 
 def fixture_runs(runs: Path, names=("digits", "classic")) -> Path:

@@ -575,6 +575,7 @@ class TranslatorInfo:
     model: str
     directions: tuple[str, ...]  # ("a2b",) or, for cyclegan, ("a2b", "b2a")
     size: int  # the side it was trained at (it takes any size)
+    scale: int  # the output's side over the input's: 4 for upscale, else 1
     quality: dict[str, float] | None
 
 
@@ -602,7 +603,7 @@ class Translator:
     """A trained image-to-image translator: enhance images of any size, evaluate on held-out pairs."""
 
     def __init__(self, networks: dict[str, torch.nn.Module], checkpoint: ckpt.Checkpoint):
-        from ganvas.translation import DIRECTIONS
+        from ganvas.translation import DIRECTIONS, UPSCALE
 
         self.networks = networks
         self.checkpoint = checkpoint
@@ -611,7 +612,7 @@ class Translator:
             path=checkpoint.path, step=checkpoint.step, preset=config.get("preset"), task=config.get("task"),
             model=checkpoint.networks["generator_a2b"]["model"],
             directions=tuple(d for d, role in DIRECTIONS.items() if role in networks), size=config.get("size"),
-            quality=checkpoint.quality)
+            scale=UPSCALE if config.get("task") == "upscale" else 1, quality=checkpoint.quality)
 
     def __repr__(self) -> str:
         i = self.info

@@ -1,7 +1,8 @@
 """The studio's web app: a FastAPI app serving the pages (static/) and the JSON, image and live-update API.
 
 Everything it shows comes from the public API (ganvas.runs, ganvas.Run, ganvas.load and the Generator's
-sample, walk and variations) and from the run folders' documented files. Security, as docs/studio.md says:
+sample, walk, variations and project; ganvas.load_translator and the Translator's enhance) and from the run
+folders' documented files. Security, as docs/studio.md says:
 `Guard` checks the Host header (loopback names only, unless a token is set), the access token when there is one,
 the origin (or the token) of every state-changing request, and body sizes; `safepath` keeps every path inside
 --runs and the --data-root folders; every query parameter is bounded.
@@ -41,7 +42,7 @@ from ganvas.errors import GanvasError
 from ganvas.runfolder import is_being_trained
 from ganvas.studio import runs as runview
 from ganvas.studio.cache import GeneratorCache
-from ganvas.studio.enhance import FILES as PROJECTION_FILES, Projector
+from ganvas.studio.enhance import FILES as PROJECTION_FILES, TRANSLATION_FILES, Projector, Translations
 from ganvas.studio.jobs import ENDED, JobQueue, QueueRefused
 from ganvas.studio.safepath import RUN_NAME, PathRefused, check_run_name, inside, is_inside, links_out, run_path
 from ganvas.studio.uploads import IMAGE_EXTENSIONS, Limits, UploadRefused, UploadStore, size_text
@@ -55,7 +56,7 @@ LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 FORM_OPTIONS = ("model", "loss", "z_dim", "width", "batch_size", "lr_g", "lr_d", "ema_decay", "spectral_norm",
                 "augment", "seed", "size", "fit", "channels", "labels", "steps", "minutes", "log_every",
                 "sample_every", "checkpoint_every", "eval_every")
-FILE_OPTIONS = ("data", "data_dir", "dataset", "split", "preset", "config_file")
+FILE_OPTIONS = ("data", "data_b", "data_dir", "dataset", "split", "preset", "config_file")
 BOUNDS = {"batch_size": 4096, "z_dim": 4096, "width": 1024, "eval_images": 50_000, "n_critic": 100,
           "log_every": 10**7, "sample_every": 10**7, "checkpoint_every": 10**7, "keep_checkpoints": 1000,
           "epochs": 100_000}
@@ -133,7 +134,7 @@ class Guard:
             if not (same_origin or by_header):
                 return await self.refuse(send, 403, "a request that changes something needs the studio's own page "
                                                     "as its origin, or the token", api)
-            uploading = scope["path"] == "/api/uploads" or scope["path"].endswith("/projections")
+            uploading = scope["path"] == "/api/uploads" or scope["path"].endswith(("/projections", "/translations"))
             limit = self.upload_bytes if uploading else JSON_BODY_BYTES
             length = headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > limit):
@@ -222,6 +223,7 @@ class Studio:
         self.streams_lock = threading.Lock()
         self.projector = Projector(self.state_dir / "projections", self.generator, self.slots) \
             if hasattr(ganvas.Generator, "project") else None
+        self.translations = Translations(self.state_dir / "translations", self.translator, self.slots)
 
     def run_dirs(self) -> list[Path]:
         """The folders under --runs that may be runs: named as runs are, and not links that lead out (ganvas.runs
@@ -249,6 +251,10 @@ class Studio:
     def generator(self, run_name: str, checkpoint: str) -> ganvas.Generator:
         run_dir = self.run_dir(run_name)
         return self.cache.get(run_dir, self.checkpoint(run_dir, checkpoint))
+
+    def translator(self, run_name: str, checkpoint: str) -> ganvas.Translator:
+        run_dir = self.run_dir(run_name)
+        return self.cache.get(run_dir, self.checkpoint(run_dir, checkpoint), kind="translator")
 
     def data_root(self, index: int) -> Path:
         if not 0 <= index < len(self.data_roots):
@@ -340,12 +346,14 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
     @asynccontextmanager
     async def lifespan(app):
         studio.jobs.start()
+        studio.translations.start()
         if studio.projector:
             studio.projector.start()
         try:
             yield
         finally:
             studio.jobs.close()
+            studio.translations.close()
             if studio.projector:
                 studio.projector.close()
 
@@ -419,25 +427,29 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
 
     @app.get("/api/presets")
     def presets():
-        from ganvas.config import PRESETS, options, option_type, preset_config
+        from ganvas.config import PRESETS, TWO_FOLDER_TASKS, options, option_type, preset_config
         from ganvas.models import model_names
 
         fields = {field.name: field for field in options()}
         described = []
         for name in FORM_OPTIONS:
             field = fields[name]
-            choices = list(field.metadata["choices"] or ()) or (model_names() if name == "model" else None)
+            models = model_names(None) if name == "model" else None  # every kind: unet for the tasks too
+            choices = list(field.metadata["choices"] or ()) or models
             described.append({"name": name, "type": option_type(field).__name__, "help": field.metadata["help"],
                               "group": field.metadata["group"], "choices": choices,
                               "nullable": field.default is None})
         found = {}
         for name, description in ganvas.presets().items():
-            if PRESETS[name].options.get("task", "generate") != "generate":
-                continue  # image-to-image runs are trained from the CLI and the API (docs/translate.md)
+            task = PRESETS[name].options.get("task", "generate")
             own_images = PRESETS[name].for_data is not None
-            extra = {"data": "images", "size": 32} if own_images else {}
+            size = 32 if task == "generate" else 64  # the translation presets are tuned at 64 px
+            extra = {"data": "images", "size": size} if own_images else {}
+            if task in TWO_FOLDER_TASKS:
+                extra["data_b"] = "images-b"
             config = preset_config(name, count_images=lambda config: 100, **extra).to_dict()
-            found[name] = {"description": description, "own_images": own_images,
+            found[name] = {"description": description, "own_images": own_images, "task": task,
+                           "two_folders": task in TWO_FOLDER_TASKS, "size": size,
                            "defaults": {key: runview.finite(config[key]) for key in FORM_OPTIONS if key not in extra}}
         return {"presets": found, "options": described, "datasets": list(fields["dataset"].metadata["choices"])}
 
@@ -705,6 +717,11 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
         given = body.get("options")
         options = {**check_options({} if given is None else given), **data_options(body.get("data")),
                    "preset": preset}
+        if body.get("data_b") is not None:  # paired and cyclegan: the second folder, chosen as the first is
+            second = data_options(body["data_b"])
+            if set(second) != {"data"}:
+                raise StudioError(400, "data_b must be a folder, a zip or an upload of images")
+            options["data_b"] = second["data"]
         new_run_config(options, count_images=lambda c: images_in(c.data, c.dataset, c.split))  # refuse bad options now
         job = studio.jobs.submit(name, "new", options)
         return {"run": name, "job": job.to_dict()}
@@ -783,16 +800,10 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
             raise StudioError(409, f"projection {projection_id} is {found['state']}, not done")
         return found, studio.generator(found["run"], found["checkpoint"]), studio.projector.latent_path(projection_id)
 
-    @app.post("/api/runs/{name}/projections")
-    async def project(request: Request, name: str, file: str = Query("image", alias="name", max_length=255),
-                      steps: int = Query(100, ge=1, le=1000), class_: int | None = class_q,
-                      checkpoint: str = check_q):
+    async def image_body(request: Request, file: str) -> tuple[bytes, Any]:
+        """The request's body, one image called `file`, and the image decoded (the uploads' checks)."""
         from ganvas.studio.uploads import check_image
 
-        if studio.projector is None:
-            raise StudioError(404, "this ganvas has no projection")
-        run_dir = studio.run_dir(name)
-        chosen = studio.checkpoint(run_dir, checkpoint)
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
@@ -800,13 +811,24 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
                 raise BodyTooLarge(limits.upload_bytes)
         if not body:
             raise StudioError(400, f"{file} is empty")
-        image = await run_in_threadpool(check_image, bytes(body), file, limits.image_pixels)
+        data = bytes(body)
+        return data, await run_in_threadpool(check_image, data, file, limits.image_pixels)
+
+    @app.post("/api/runs/{name}/projections")
+    async def project(request: Request, name: str, file: str = Query("image", alias="name", max_length=255),
+                      steps: int = Query(100, ge=1, le=1000), class_: int | None = class_q,
+                      checkpoint: str = check_q):
+        if studio.projector is None:
+            raise StudioError(404, "this ganvas has no projection")
+        run_dir = studio.run_dir(name)
+        chosen = studio.checkpoint(run_dir, checkpoint)
+        body, image = await image_body(request, file)
         generator = await run_in_threadpool(studio.generator, name, chosen)
         if class_ is not None and (not generator.info.classes or class_ >= generator.info.classes):
             raise StudioError(400, f"class must be from 0 to {(generator.info.classes or 1) - 1} for this run"
                               if generator.info.classes else "this run's model has no classes")
         try:
-            return studio.projector.submit(name, chosen, image, bytes(body), Path(file).stem[:80] or "image", steps,
+            return studio.projector.submit(name, chosen, image, body, Path(file).stem[:80] or "image", steps,
                                            class_)
         except OverflowError as err:
             raise StudioError(503, str(err)) from None
@@ -873,6 +895,77 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
                                                     for k in range(generator.info.classes)])))
         return png(images.grid(columns=generator.info.classes, scale=scale),
                    f"{found['name']}-classes.png" if download else None)
+
+    # --- enhance: translating your own images (Translator.enhance) -----------------------------------------------
+    @app.get("/api/runs/{name}/translator")
+    def translator_info(name: str, checkpoint: str = check_q):
+        translator = studio.translator(name, checkpoint)
+        info = translator.info
+        return {"checkpoint": info.path.name, "step": info.step, "task": info.task, "model": info.model,
+                "preset": info.preset, "directions": list(info.directions), "size": info.size, "scale": info.scale,
+                "checkpoints": runview.checkpoints(studio.run_dir(name))}
+
+    def uploaded_mask(upload_id: str) -> tuple[str, bytes]:
+        """Inpainting's mask: an upload set (POST /api/uploads) of one image, checked as every upload is."""
+        images = studio.uploads.images(studio.uploads.folder(upload_id))
+        if len(images) != 1:
+            raise StudioError(400, f"the mask must be one image; upload {upload_id} holds {len(images)}")
+        return images[0].suffix.lower(), images[0].read_bytes()
+
+    @app.post("/api/runs/{name}/translations")
+    async def translate(request: Request, name: str, file: str = Query("image", alias="name", max_length=255),
+                        checkpoint: str = check_q, direction: str = Query("a2b", pattern="^(a2b|b2a)$"),
+                        mask: str | None = Query(None, max_length=12)):
+        from ganvas.studio.uploads import safe_stem
+
+        run_dir = studio.run_dir(name)
+        chosen = studio.checkpoint(run_dir, checkpoint)
+        body, image = await image_body(request, file)
+        info = (await run_in_threadpool(studio.translator, name, chosen)).info
+        if direction not in info.directions:
+            raise StudioError(400, f"this {info.task} translator goes one way, a2b; b2a needs a cyclegan run")
+        if mask is not None and info.task != "inpaint":
+            raise StudioError(400, f"only an inpaint run takes a mask; this run's task is {info.task}")
+        width, height = image.size
+        if width * height * info.scale ** 2 > limits.image_pixels:
+            raise StudioError(400, f"{file} would become {width * info.scale}x{height * info.scale} pixels, over the "
+                                   f"limit of {limits.image_pixels:,} pixels an image may have; scale it down first")
+        mask_file = await run_in_threadpool(uploaded_mask, mask) if mask is not None else None
+        try:
+            return studio.translations.submit(name, chosen, image, body, safe_stem(file), info.task,
+                                              direction, mask_file)
+        except OverflowError as err:
+            raise StudioError(503, str(err)) from None
+
+    @app.get("/api/runs/{name}/translations")
+    def translations(name: str):
+        studio.run_dir(name)
+        return {"translations": studio.translations.for_run(name)}
+
+    def translation(translation_id: str) -> dict[str, Any]:
+        try:
+            return studio.translations.state(translation_id)
+        except (KeyError, OSError, ValueError):
+            raise StudioError(404, f"no translation {translation_id!r}") from None
+
+    @app.get("/api/translations/{translation_id}")
+    def translation_state(translation_id: str):
+        return translation(translation_id)
+
+    @app.get("/api/translations/{translation_id}/files/{file}")
+    def translation_file(translation_id: str, file: str, download: bool = False):
+        found = translation(translation_id)
+        if file not in TRANSLATION_FILES:
+            raise StudioError(404, "no such file")
+        path = studio.translations.folder(translation_id) / file
+        if not path.is_file():
+            raise StudioError(404, f"translation {translation_id} has no {file} yet")
+        headers = {"Cache-Control": "no-cache"}
+        if download:
+            direction = f"-{found['direction']}" if found["task"] == "cyclegan" else ""
+            headers["Content-Disposition"] = (f'attachment; filename="{found["name"]}-'
+                                              f'{found["task"] if file == "output.png" else "input"}{direction}.png"')
+        return FileResponse(path, media_type="image/png", headers=headers)
 
     # --- live updates (Server-Sent Events) ------------------------------------------------------------------------
     def open_stream() -> None:

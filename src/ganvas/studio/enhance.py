@@ -1,12 +1,23 @@
-"""The Enhance page's projections: an uploaded image projected into a run's generator (Generator.project), one at a
-time in a thread of the server, its progress reported as it goes, its results kept on disk.
+"""The Enhance page's work on uploaded images, one image at a time in a thread of the server, each kept as a record
+on disk: projections into a noise-to-image run's generator (Generator.project, its progress reported as it goes)
+and translations by an image-to-image run's translator (Translator.enhance).
 
 Each projection is a folder RUNS/.studio/projections/<id>/ with state.json (run, checkpoint, state, progress,
 summary, scores), target.png (the image as the model sees it: fitted to its size and channels), the upload itself
 (original.<ext>), and once done Projection.save's files named projection.*: the latent (projection.json), its
 image, target and image side by side, and the optimisation as a GIF. Variations, blends and re-classings are
 made from the latent file, through Generator.variations/blend/render, which check that it belongs to the
-generator. A studio started again finds the finished ones; one that was still queued or running is marked failed.
+generator.
+
+Each translation is a folder RUNS/.studio/translations/<id>/ with state.json (run, checkpoint, task, direction,
+state, sizes, seconds), the upload (original.<ext>) and its mask for inpainting (mask.<ext>, optional), and once
+done input.png (the upload as a PNG a browser shows) and output.png (the translator's result, full size).
+Translations run in a thread rather than in the request, as projections do: a small image takes a fraction of a
+second, but the presets' U-Net makes about half a megapixel a second on one CPU thread (2.1 s for a 1024x1024
+result, measured on the shared 2-core development machine), so a result at the 16.7-megapixel limit takes half a
+minute, too long to hold a request; the page polls the record's state meanwhile.
+
+A studio started again finds the finished records; one that was still queued or running is marked failed.
 """
 
 from __future__ import annotations
@@ -22,14 +33,21 @@ from typing import Any, Callable
 
 from ganvas.files import atomic_write_bytes, atomic_write_text
 
-PROJECTION_ID = re.compile(r"^[0-9a-f]{12}$")
+RECORD_ID = re.compile(r"^[0-9a-f]{12}$")
 FILES = {"target.png", "projection.png", "projection-compare.png", "projection.gif", "projection.json"}
+TRANSLATION_FILES = {"input.png", "output.png"}
 
 
-class Projector:
+class ImageWork:
+    """Records of one kind of work on uploaded images under `root`, done in order by one thread of the server, each
+    holding one of the server's generation `slots` while it computes. `load(run name, checkpoint name)` gives the
+    model."""
+
+    what = "job"  # the work's name in messages
+
     def __init__(self, root: Path, load: Callable[[str, str], Any], slots: threading.Semaphore, pending: int = 8):
         self.root = root
-        self.load = load  # (run name, checkpoint name) -> Generator
+        self.load = load
         self.slots = slots
         self.pending = pending
         self._queue: queue.Queue[str] = queue.Queue()
@@ -39,23 +57,23 @@ class Projector:
         self._forget_unfinished()
 
     # --- the records ------------------------------------------------------------------------------------------
-    def folder(self, projection_id: str) -> Path:
-        if not isinstance(projection_id, str) or not PROJECTION_ID.fullmatch(projection_id):
-            raise KeyError(projection_id)
-        path = self.root / projection_id
+    def folder(self, record_id: str) -> Path:
+        if not isinstance(record_id, str) or not RECORD_ID.fullmatch(record_id):
+            raise KeyError(record_id)
+        path = self.root / record_id
         if not (path / "state.json").is_file():
-            raise KeyError(projection_id)
+            raise KeyError(record_id)
         return path
 
-    def state(self, projection_id: str) -> dict[str, Any]:
-        return json.loads((self.folder(projection_id) / "state.json").read_text())
+    def state(self, record_id: str) -> dict[str, Any]:
+        return json.loads((self.folder(record_id) / "state.json").read_text())
 
     def _write(self, folder: Path, state: dict[str, Any]) -> None:
         atomic_write_text(folder / "state.json", json.dumps(state, indent=1) + "\n")
 
-    def _update(self, projection_id: str, **changes: Any) -> dict[str, Any]:
+    def _update(self, record_id: str, **changes: Any) -> dict[str, Any]:
         with self._lock:
-            folder = self.root / projection_id
+            folder = self.root / record_id
             state = json.loads((folder / "state.json").read_text())
             state.update(changes)
             self._write(folder, state)
@@ -83,29 +101,30 @@ class Projector:
             except (OSError, ValueError):
                 continue
             if state.get("state") in ("queued", "running"):
-                state.update(state="failed", error="the studio stopped before this projection finished; drop the "
+                state.update(state="failed", error=f"the studio stopped before this {self.what} finished; drop the "
                                                    "image again")
                 self._write(folder, state)
 
-    # --- work -------------------------------------------------------------------------------------------------
-    def submit(self, run: str, checkpoint: str, image, original: bytes, name: str, steps: int,
-               class_: int | None) -> dict[str, Any]:
+    def _new(self, image, original: bytes, extra_files: dict[str, bytes], **fields: Any) -> dict[str, Any]:
+        """A queued record of the upload `original` (decoded as `image`), with `extra_files` beside it."""
         if self._queue.qsize() >= self.pending:
-            raise OverflowError(f"{self.pending} projections are waiting already; wait for them to finish")
-        projection_id = secrets.token_hex(6)
-        folder = self.root / projection_id
+            raise OverflowError(f"{self.pending} {self.what}s are waiting already; wait for them to finish")
+        record_id = secrets.token_hex(6)
+        folder = self.root / record_id
         folder.mkdir(parents=True)
         suffix = "." + (image.format or "png").lower().replace("jpeg", "jpg")
         atomic_write_bytes(folder / f"original{suffix}", original)
-        state = {"id": projection_id, "run": run, "checkpoint": checkpoint, "name": name, "steps": steps,
-                 "class": class_, "state": "queued", "done": 0, "total": steps, "created": time.time(),
-                 "error": None, "summary": None, "original": f"original{suffix}"}
+        for name, data in extra_files.items():
+            atomic_write_bytes(folder / name, data)
+        state = {"id": record_id, **fields, "state": "queued", "created": time.time(), "error": None,
+                 "original": f"original{suffix}"}
         self._write(folder, state)
-        self._queue.put(projection_id)
+        self._queue.put(record_id)
         return state
 
+    # --- work -------------------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="ganvas-studio-projections", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"ganvas-studio-{self.what}s", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -116,23 +135,37 @@ class Projector:
 
     def _loop(self) -> None:
         while not self._closing.is_set():
-            projection_id = self._queue.get()
-            if not projection_id:
+            record_id = self._queue.get()
+            if not record_id:
                 continue
             try:
-                self._project(projection_id)
-            except Exception as err:  # noqa: BLE001 - a message for the page; the next projection still runs
+                self._work(record_id)
+            except Exception as err:  # noqa: BLE001 - a message for the page; the next record still runs
                 from ganvas.errors import GanvasError
 
                 text = err.worded("keyword") if isinstance(err, GanvasError) else \
-                    f"the projection failed ({type(err).__name__}); the studio's terminal has the details"
+                    f"the {self.what} failed ({type(err).__name__}); the studio's terminal has the details"
                 if not isinstance(err, GanvasError):
                     import traceback
 
                     traceback.print_exc()
-                self._update(projection_id, state="failed", error=text, ended=time.time())
+                self._update(record_id, state="failed", error=text, ended=time.time())
 
-    def _project(self, projection_id: str) -> None:
+    def _work(self, record_id: str) -> None:
+        raise NotImplementedError
+
+
+class Projector(ImageWork):
+    """Projections into a run's generator; `load` gives a Generator."""
+
+    what = "projection"
+
+    def submit(self, run: str, checkpoint: str, image, original: bytes, name: str, steps: int,
+               class_: int | None) -> dict[str, Any]:
+        return self._new(image, original, {}, run=run, checkpoint=checkpoint, name=name, steps=steps, done=0,
+                         total=steps, summary=None, **{"class": class_})
+
+    def _work(self, projection_id: str) -> None:
         from PIL import Image
 
         folder = self.root / projection_id
@@ -165,3 +198,42 @@ class Projector:
         if not path.is_file():
             raise FileNotFoundError(projection_id)
         return path
+
+
+class Translations(ImageWork):
+    """Translations by a run's translator; `load` gives a Translator (ganvas.load_translator's)."""
+
+    what = "translation"
+
+    def submit(self, run: str, checkpoint: str, image, original: bytes, name: str, task: str, direction: str,
+               mask: tuple[str, bytes] | None) -> dict[str, Any]:
+        """Queue the upload `original` (decoded as `image`); `mask`: inpainting's mask upload, (suffix, bytes)."""
+        extra = {f"mask{mask[0]}": mask[1]} if mask else {}
+        return self._new(image, original, extra, run=run, checkpoint=checkpoint, name=name, task=task,
+                         direction=direction, mask=next(iter(extra), None), input_size=list(image.size))
+
+    def _work(self, translation_id: str) -> None:
+        from PIL import Image
+
+        from ganvas.errors import GanvasError
+
+        folder = self.root / translation_id
+        state = self._update(translation_id, state="running", started=time.time())
+        translator = self.load(state["run"], state["checkpoint"])
+        with Image.open(folder / state["original"]) as image:
+            shown = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+        shown.save(folder / "input.png")
+        began = time.monotonic()
+        try:
+            with self.slots:
+                images = translator.enhance(folder / state["original"], state["direction"],
+                                            folder / state["mask"] if state["mask"] else None)
+        except GanvasError as err:  # its message names the files: say the upload's names, not the record's paths
+            text = str(err.args[0]).replace(str(folder / state["original"]), state["name"])
+            err.args = (text.replace(str(folder / (state["mask"] or "mask")), "the mask"), *err.args[1:])
+            raise
+        pixels = images.pixels[0]
+        output = Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
+        output.save(folder / "output.png")
+        self._update(translation_id, state="done", ended=time.time(), seconds=round(time.monotonic() - began, 3),
+                     output_size=list(output.size), step=translator.info.step)

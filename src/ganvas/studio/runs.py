@@ -69,6 +69,7 @@ def card(run_dir: Path) -> dict[str, Any] | None:
         "name": run_dir.name, "status": info.status, "step": info.step,
         "target_steps": status.get("target_steps"), "reason": status.get("reason"),
         "preset": info.preset, "model": info.model, "dataset": info.dataset,
+        "task": info.config.get("task") or "generate",  # image-to-image runs: upscale, ..., cyclegan
         "stats": {key: finite(value) for key, value in info.stats.items()},
         "quality": {key: finite(value) for key, value in info.quality.items()},
         "alarms": info.alarms, "updated": info.updated, "images_per_s": finite(status.get("images_per_s")),

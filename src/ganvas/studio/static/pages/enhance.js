@@ -1,7 +1,9 @@
 // Enhance: drop an image, watch its projection into a run's generator converge, see it beside the original, then
 // vary it, blend it with another image or a seed, re-class it (conditional models) and download each result.
-// #/enhance picks a run; #/enhance/NAME?p=ID shows a projection.
+// An image-to-image run's page is translate.js's instead. #/enhance picks a run; #/enhance/NAME?p=ID shows a
+// projection.
 import { api, banner, clearBanners, debounce, el, fetchImage, fmt, query, runUrl } from "../util.js";
+import { show as showTranslator } from "./translate.js";
 
 const projectionUrl = (id, rest = "") => `/api/projections/${encodeURIComponent(id)}${rest}`;
 
@@ -9,16 +11,21 @@ async function pickRun(page) {
   const { runs } = await api("/api/runs");
   const usable = runs.filter((run) => run.has_checkpoint);
   page.append(el("div", { class: "page-head" }, el("h1", { text: "Enhance" })),
-    el("p", { class: "muted", text: "Project an image of your own into a run's generator. Pick the run:" }),
+    el("p", { class: "muted", text: "Project an image of your own into a run's generator, or translate it with an " +
+                                    "image-to-image run (upscale, colorize, sketch, inpaint, paired, cyclegan). " +
+                                    "Pick the run:" }),
     usable.length ? el("ul", { class: "run-list" }, ...usable.map((run) => el("li", {},
       el("a", { href: `#/enhance/${encodeURIComponent(run.name)}`, text: run.name }),
-      el("span", { class: "muted", text: ` · ${[run.preset, run.model, run.dataset].filter(Boolean).join(" · ")}` }))))
+      el("span", { class: "muted", text: ` · ${[run.task === "generate" ? null : `${run.task} translator`, run.preset,
+                                                 run.model, run.dataset].filter(Boolean).join(" · ")}` }))))
     : el("p", { class: "muted", text: "No run has a checkpoint yet." }));
   return null;
 }
 
 export async function show(page, [name], params) {
   if (!name) return pickRun(page);
+  const { task } = await api(runUrl(name));
+  if (task && task !== "generate") return showTranslator(page, name, params);
   const info = await api(runUrl(name, "/generator"));
   let current = params.get("p");
   let timer = null;

@@ -148,8 +148,9 @@ export async function show(page, [name], _params, info) {
     stopButton.textContent = stopButton.disabled ? "Stopping…" : detail.status === "queued" ? "Cancel" : "Stop";
     resumeButton.hidden = resumeSteps.hidden = active || !(detail.checkpoints || []).length;
     deleteButton.hidden = active;
-    exploreLink.hidden = !(detail.checkpoints || []).length;
-    enhanceLink.hidden = exploreLink.hidden || !info?.enhance;
+    const translator = detail.task && detail.task !== "generate";  // image-to-image: nothing to explore, only enhance
+    exploreLink.hidden = !(detail.checkpoints || []).length || translator;
+    enhanceLink.hidden = !(detail.checkpoints || []).length || !(info?.enhance || translator);
     jobError.hidden = !(detail.job?.state === "failed" && detail.job.error);
     jobError.textContent = detail.job?.error || "";
     clearBanners("alarm");

@@ -22,8 +22,9 @@ function card(run, selected, onSelect) {
   const target = run.target_steps ? ` / ${fmt(run.target_steps)}` : "";
   const actions = el("div", { class: "actions" },
     el("a", { href: link, class: "button", text: ACTIVE.includes(run.status) ? "Watch" : "Open" }),
-    run.has_checkpoint && el("a", { href: `#/explore/${encodeURIComponent(run.name)}`, class: "button",
-                                    text: "Explore" }),
+    run.has_checkpoint && (run.task && run.task !== "generate"
+      ? el("a", { href: `#/enhance/${encodeURIComponent(run.name)}`, class: "button", text: "Enhance" })
+      : el("a", { href: `#/explore/${encodeURIComponent(run.name)}`, class: "button", text: "Explore" })),
     ACTIVE.includes(run.status) && el("button", {
       class: "danger", text: stopping ? "Stopping…" : run.status === "queued" ? "Cancel" : "Stop", disabled: stopping,
       onclick: async () => {

@@ -36,36 +36,29 @@ function valueOf(input) {
   return input.value;
 }
 
-export async function show(page, _rest, _params, info) {
-  const [{ presets, options, datasets }, { runs }] = await Promise.all([api("/api/presets"), api("/api/runs")]);
-  const names = new Set(runs.map((run) => run.name));
-  const byName = Object.fromEntries(options.map((option) => [option.name, option]));
-
-  const presetSelect = el("select", { id: "preset", name: "preset" },
-    ...Object.keys(presets).map((name) => el("option", { value: name, text: name })));
-  presetSelect.value = presets.mnist ? "mnist" : Object.keys(presets)[0];
-  const presetText = el("p", { class: "help" });
-  const nameInput = el("input", { id: "run-name", type: "text", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]*",
-                                  maxlength: 100 });
-  const uniqueName = (base) => { let i = 1; while (names.has(`${base}-${i}`)) i += 1; return `${base}-${i}`; };
-
-  // --- data ---
+// One data choice: a named dataset, a folder or zip under a --data-root, or images uploaded here. `prefix` keeps the
+// element ids apart ("" for the run's data, "b-" for a translation's second folder); `changed` is told of each change.
+function dataChoice(info, datasets, prefix, changed) {
   const kindRadios = {};
+  const kindLabels = {};
   const kindRow = el("div", { class: "radios" }, ...[["dataset", "a named dataset"], ["folder", "a data folder"],
     ["upload", "upload images"]].map(([kind, text]) => {
-    kindRadios[kind] = el("input", { type: "radio", name: "data-kind", value: kind, id: `data-${kind}` });
-    return el("label", { for: `data-${kind}` }, kindRadios[kind], ` ${text}`);
+    kindRadios[kind] = el("input", { type: "radio", name: `${prefix}data-kind`, value: kind,
+                                     id: `${prefix}data-${kind}` });
+    kindLabels[kind] = el("label", { for: `${prefix}data-${kind}` }, kindRadios[kind], ` ${text}`);
+    return kindLabels[kind];
   }));
-  const datasetSelect = el("select", { id: "dataset" }, ...datasets.map((d) => el("option", { value: d, text: d })));
-  const splitSelect = el("select", { id: "split" }, el("option", { value: "train", text: "train" }),
+  const datasetSelect = el("select", { id: `${prefix}dataset` },
+                           ...datasets.map((d) => el("option", { value: d, text: d })));
+  const splitSelect = el("select", { id: `${prefix}split` }, el("option", { value: "train", text: "train" }),
                          el("option", { value: "test", text: "test" }));
   const datasetBox = el("div", { class: "data-choice", dataset: { kind: "dataset" } },
     el("label", {}, "dataset ", datasetSelect), el("label", {}, " split ", splitSelect),
     el("p", { class: "help", text: "downloaded into ganvas's cache on first use (or read from GANVAS_DATA_DIR)" }));
 
   const roots = info?.data_roots || [];
-  const rootSelect = el("select", { id: "data-root" }, ...roots.map((root) => el("option", { value: root.index,
-                                                                                            text: root.name })));
+  const rootSelect = el("select", { id: `${prefix}data-root` },
+                        ...roots.map((root) => el("option", { value: root.index, text: root.name })));
   const browser = el("div", { class: "browser" });
   const chosenText = el("p", { class: "chosen", text: "nothing chosen yet" });
   let chosen = null; // {root, path, kind}
@@ -80,7 +73,7 @@ export async function show(page, _rest, _params, info) {
       const listing = await api(`/api/data/${rootSelect.value}?path=${encodeURIComponent(path)}`);
       const use = (entry) => { chosen = { root: Number(rootSelect.value), path: entry.path, kind: entry.kind };
         chosenText.textContent = `training on ${listing.name}/${entry.path || ""} (${entry.kind}` +
-          `${entry.images !== undefined ? `, ${fmt(entry.images)} images` : ""})`; sizeBox.hidden = entry.kind === "idx"; };
+          `${entry.images !== undefined ? `, ${fmt(entry.images)} images` : ""})`; changed(); };
       const up = path.split("/").slice(0, -1).join("/");
       browser.replaceChildren(
         el("p", { class: "path" }, el("code", { text: `${listing.name}/${path}` }), ` · ${fmt(listing.images)} images `,
@@ -99,7 +92,7 @@ export async function show(page, _rest, _params, info) {
   }
   rootSelect.addEventListener("change", () => browse(""));
 
-  const fileInput = el("input", { type: "file", id: "upload-files", multiple: true,
+  const fileInput = el("input", { type: "file", id: `${prefix}upload-files`, multiple: true,
                                   accept: "image/*,.zip,application/zip" });
   const uploadStatus = el("p", { class: "upload-status" });
   const uploadErrors = el("ul", { class: "upload-errors", role: "alert" });
@@ -128,21 +121,70 @@ export async function show(page, _rest, _params, info) {
     uploadStatus.textContent = upload ? `${fmt(upload.images)} images ready to train on` : "no images uploaded";
   });
 
-  const sizeInput = el("input", { type: "number", id: "option-size", min: 16, max: 256, step: 1, value: 32 });
-  sizeInput.dataset.option = "size";
-  sizeInput.dataset.type = "int";
-  const sizeBox = el("label", { class: "field" }, el("span", { class: "label", text: "size" }), sizeInput,
-                     el("span", { class: "help", text: "your images are trained at size × size pixels (16-256; 32 " +
-                                                        "or 64 on a CPU)" }));
-  const dataBoxes = [datasetBox, folderBox, uploadBox];
+  const boxes = [datasetBox, folderBox, uploadBox];
+  const kind = () => Object.keys(kindRadios).find((key) => kindRadios[key].checked);
   function showKind() {
-    const kind = Object.keys(kindRadios).find((key) => kindRadios[key].checked);
-    for (const box of dataBoxes) box.hidden = box.dataset.kind !== kind;
-    sizeBox.hidden = kind === "dataset" || (kind === "folder" && chosen?.kind === "idx");
-    if (kind === "folder" && !browser.childElementCount) browse("");
+    for (const box of boxes) box.hidden = box.dataset.kind !== kind();
+    if (kind() === "folder" && !browser.childElementCount) browse("");
+    changed();
   }
   for (const radio of Object.values(kindRadios)) radio.addEventListener("change", showKind);
   kindRadios.dataset.checked = true;
+  return {
+    element: el("div", {}, kindRow, ...boxes),
+    showKind,
+    // Whether the run trains at a size of its choosing (not a named dataset's, nor an IDX folder's).
+    sized: () => kind() !== "dataset" && !(kind() === "folder" && chosen?.kind === "idx"),
+    // Translation tasks learn from your own images: no named dataset.
+    allowDataset(allowed) {
+      kindLabels.dataset.hidden = !allowed;
+      if (!allowed && kind() === "dataset") kindRadios[roots.length ? "folder" : "upload"].checked = true;
+      showKind();
+    },
+    // The request's data choice, or an Error saying what is missing.
+    value() {
+      if (kind() === "dataset") return { kind: "dataset", dataset: datasetSelect.value, split: splitSelect.value };
+      if (kind() === "folder") {
+        if (!chosen) throw new Error("choose a folder or zip under a data root first");
+        return { kind: "folder", root: chosen.root, path: chosen.path, dataset: datasetSelect.value,
+                 split: splitSelect.value };
+      }
+      if (!upload) throw new Error("upload some images first");
+      return { kind: "upload", upload: upload.upload };
+    },
+  };
+}
+
+export async function show(page, _rest, _params, info) {
+  const [{ presets, options, datasets }, { runs }] = await Promise.all([api("/api/presets"), api("/api/runs")]);
+  const names = new Set(runs.map((run) => run.name));
+  const byName = Object.fromEntries(options.map((option) => [option.name, option]));
+
+  const group = (label, translating) => el("optgroup", { label }, ...Object.keys(presets)
+    .filter((name) => (presets[name].task !== "generate") === translating)
+    .map((name) => el("option", { value: name, text: name })));
+  const presetSelect = el("select", { id: "preset", name: "preset" },
+                          group("noise to image", false), group("image to image (docs/translate.md)", true));
+  presetSelect.value = presets.mnist ? "mnist" : Object.keys(presets)[0];
+  const presetText = el("p", { class: "help" });
+  const nameInput = el("input", { id: "run-name", type: "text", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]*",
+                                  maxlength: 100 });
+  const uniqueName = (base) => { let i = 1; while (names.has(`${base}-${i}`)) i += 1; return `${base}-${i}`; };
+
+  // --- data: the run's, and for paired and cyclegan a second folder (B) ---
+  const sizeInput = el("input", { type: "number", id: "option-size", min: 16, max: 256, step: 1, value: 32 });
+  sizeInput.dataset.option = "size";
+  sizeInput.dataset.type = "int";
+  sizeInput.addEventListener("input", () => { sizeInput.dataset.dirty = "1"; });
+  const sizeBox = el("label", { class: "field" }, el("span", { class: "label", text: "size" }), sizeInput,
+                     el("span", { class: "help", text: "your images are trained at size × size pixels (16-256; 32 " +
+                                                        "or 64 on a CPU; a multiple of 16 for image to image)" }));
+  const data = dataChoice(info, datasets, "", () => { sizeBox.hidden = !data.sized(); });
+  const dataB = dataChoice(info, datasets, "b-", () => {});
+  const dataBSet = el("fieldset", { class: "data-b" }, el("legend", { text: "Data B" }),
+    el("p", { class: "help", text: "the second folder: paired matches its files to the first's by name; cyclegan " +
+                                   "translates between the two both ways" }), dataB.element);
+  dataB.allowDataset(false);
 
   // --- length and options ---
   const stepsInput = el("input", { type: "number", id: "option-steps", min: 1, step: 1, placeholder: "5000" });
@@ -157,11 +199,14 @@ export async function show(page, _rest, _params, info) {
     presetText.textContent = preset.description;
     presetNote.textContent = preset.own_images
       ? "This preset picks model, batch and augmentation from your images: the values below are its choice for " +
-        "100 images at 32 px; what you change wins."
+        `100 images at ${preset.size} px; what you change wins.`
       : "Filled in from the preset; what you change wins.";
     optionBox.replaceChildren(...options.filter((option) => !SEPARATE.includes(option.name))
       .map((option) => field(option, preset.defaults[option.name])));
     if (!nameInput.dataset.dirty) nameInput.value = uniqueName(presetSelect.value);
+    if (!sizeInput.dataset.dirty) sizeInput.value = preset.size;
+    data.allowDataset(preset.task === "generate");
+    dataBSet.hidden = !preset.two_folders;
   }
   nameInput.addEventListener("input", () => { nameInput.dataset.dirty = "1"; });
   presetSelect.addEventListener("change", fill);
@@ -172,7 +217,7 @@ export async function show(page, _rest, _params, info) {
     el("fieldset", {}, el("legend", { text: "Run" }),
        el("label", { class: "field" }, el("span", { class: "label", text: "name" }), nameInput),
        el("label", { class: "field" }, el("span", { class: "label", text: "preset" }), presetSelect), presetText),
-    el("fieldset", {}, el("legend", { text: "Data" }), kindRow, ...dataBoxes, sizeBox),
+    el("fieldset", {}, el("legend", { text: "Data" }), data.element, sizeBox), dataBSet,
     el("fieldset", {}, el("legend", { text: "Length" }),
        el("label", { class: "field" }, el("span", { class: "label", text: "steps" }), stepsInput,
           el("span", { class: "help", text: byName.steps?.help || "" })),
@@ -184,15 +229,13 @@ export async function show(page, _rest, _params, info) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     formError.textContent = "";
-    const kind = Object.keys(kindRadios).find((key) => kindRadios[key].checked);
-    let data;
-    if (kind === "dataset") data = { kind, dataset: datasetSelect.value, split: splitSelect.value };
-    else if (kind === "folder") {
-      if (!chosen) { formError.textContent = "choose a folder or zip under a data root first"; return; }
-      data = { kind, root: chosen.root, path: chosen.path, dataset: datasetSelect.value, split: splitSelect.value };
-    } else {
-      if (!upload) { formError.textContent = "upload some images first"; return; }
-      data = { kind, upload: upload.upload };
+    const request = { name: nameInput.value.trim(), preset: presetSelect.value };
+    try {
+      request.data = data.value();
+      if (!dataBSet.hidden) request.data_b = dataB.value();
+    } catch (error) {
+      formError.textContent = dataBSet.hidden ? error.message : `${error.message} (Data ${request.data ? "B" : "A"})`;
+      return;
     }
     const chosenOptions = {};
     for (const input of optionBox.querySelectorAll("[data-option]")) {
@@ -203,8 +246,7 @@ export async function show(page, _rest, _params, info) {
     if (!sizeBox.hidden) chosenOptions.size = valueOf(sizeInput);
     submit.disabled = true;
     try {
-      const result = await post("/api/train", { name: nameInput.value.trim(), preset: presetSelect.value, data,
-                                                options: chosenOptions });
+      const result = await post("/api/train", { ...request, options: chosenOptions });
       location.hash = `#/run/${encodeURIComponent(result.run)}`;
     } catch (error) {
       formError.textContent = error.message;
@@ -229,6 +271,6 @@ export async function show(page, _rest, _params, info) {
 
   page.append(el("div", { class: "page-head" }, el("h1", { text: "Train" })), form, queue);
   fill();
-  showKind();
+  data.showKind();
   return { cleanup: () => source.close() };
 }
