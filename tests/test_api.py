@@ -40,6 +40,26 @@ def test_options_are_keywords_and_errors_name_them_as_keywords(tiny, tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
 
 
+def test_check_training_refuses_before_any_work_what_training_would_refuse(tiny, tmp_path):
+    options = {key: value for key, value in tiny.items() if key != "progress"}
+    settings = ganvas.check_training(preset="mnist", **options)
+    # The preset's choices, and the options given over them.
+    assert (settings["model"], settings["loss"], settings["batch_size"]) == ("dcgan-cond", "hinge", 16)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for index in range(4):
+        Image.fromarray(np.full((16, 16, 3), 60 * index, np.uint8)).save(folder / f"{index}.png")
+    assert ganvas.check_training(task="upscale", data=str(folder), size=16)["model"] == "unet"
+    with pytest.raises(GanvasError, match="multiple of 16"):
+        ganvas.check_training(task="upscale", data=str(folder), size=24)
+    with pytest.raises(GanvasError, match=r"ema_decay=: not available for task='upscale'"):
+        ganvas.check_training(task="upscale", data=str(folder), size=16, ema_decay=0.99)
+    with pytest.raises(GanvasError, match="model 'unet' translates images"):
+        ganvas.check_training(model="unet", **options)
+    with pytest.raises(GanvasError, match="batch_size= must be positive"):
+        ganvas.check_training(**{**options, "batch_size": 0})
+
+
 def test_a_background_run_streams_events_stops_on_request_and_can_be_sampled(tiny, tmp_path):
     run = ganvas.train(run=tmp_path / "run", steps=1_000_000, background=True, **tiny)
     seen = []

@@ -510,6 +510,9 @@ SQUARES = {"kind": "folder", "root": 0, "path": "squares"}
      "outside"),
     ({"preset": "paired", "data": SQUARES, "data_b": "b"}, 400, "data must be an object"),
     ({"preset": "paired", "data": SQUARES, "options": {"data_b": "/etc"}}, 400, "comes from the data choice"),
+    # Refused by the kind's own checks, before a job starts (they once failed the job instead).
+    ({"preset": "upscale", "data": SQUARES, "options": {"size": 24}}, 400, "multiple of 16"),
+    ({"preset": "upscale", "data": SQUARES, "options": {"ema_decay": 0.99}}, 400, "ema_decay=: not available"),
 ])
 def test_train_translation_bad_requests(client, changes, status, words):
     body = train_body(**changes)

@@ -7,7 +7,7 @@ quick and touches no accelerator.
 
 __version__ = "0.2.0"
 
-_API = ("train", "train_on_processes", "load", "runs", "presets", "Run", "Generator", "GeneratorInfo", "Images", "Animation", "Evaluation",
+_API = ("train", "check_training", "train_on_processes", "load", "runs", "presets", "Run", "Generator", "GeneratorInfo", "Images", "Animation", "Evaluation",
         "load_translator", "evaluate", "Translator", "TranslatorInfo", "TranslationEvaluation")
 __all__ = [*_API, "GanvasError", "__version__"]
 

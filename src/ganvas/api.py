@@ -30,6 +30,7 @@ from ganvas.events import EVENT_TYPES, Event, Listener, Stopped, follow_events
 from ganvas.runfolder import RunInfo, list_runs, request_stop, run_info
 
 if TYPE_CHECKING:
+    from ganvas.config import TrainConfig
     from ganvas.latentfile import Latent
 
 DEFAULT_SAMPLES = 64
@@ -57,8 +58,7 @@ def train(preset: str | None = None, run: str | Path | None = None, resume: str 
     bar), "lines" (log lines on stderr, no bar) or False (nothing shown; the run folder's logs are written anyway). listeners: more callables that receive every event (ganvas.events).
     background: train in a thread and return at once; `run.events()`, `run.stop()` and `run.wait()` follow it.
     """
-    from ganvas.config import new_run_config, resumed_run_config
-    from ganvas.data import count_images
+    from ganvas.config import resumed_run_config
     from ganvas.trainer import train as train_run
 
     if preset is not None:
@@ -75,8 +75,7 @@ def train(preset: str | None = None, run: str | Path | None = None, resume: str 
         config = resumed_run_config(Path(resume), options)
         run_dir = Path(resume)
     else:
-        config = new_run_config(options, config_file,
-                                count_images=lambda c: count_images(c.data, c.dataset, c.split) - c.holdout)
+        config = _new_run_config(options, config_file)
         data_name = Path(config.data).stem if config.data else config.dataset
         run_dir = Path(run) if run is not None else Path("runs") / f"{config.preset}-{data_name}"
     handle = Run(run_dir)
@@ -85,6 +84,28 @@ def train(preset: str | None = None, run: str | Path | None = None, resume: str 
                                          overwrite=overwrite, device=device, listeners=all_listeners, stop=stop),
                   background)
     return handle
+
+
+def check_training(preset: str | None = None, config_file: str | Path | None = None, **options: Any) -> dict[str, Any]:
+    """The settings `train(preset, config_file=..., **options)` would start a new run with, as a dict of options,
+    after every check that needs neither the images nor the networks; raises GanvasError saying what is wrong.
+    For front ends that check a form before they start anything (the studio's Train page)."""
+    if preset is not None:
+        options["preset"] = preset
+    return _new_run_config(options, config_file).to_dict()
+
+
+def _new_run_config(options: dict[str, Any], config_file: str | Path | None = None) -> "TrainConfig":
+    """A new run's config from its options (the preset's choices that depend on the data count its images), checked
+    as far as it can be before any work."""
+    from ganvas.config import new_run_config
+    from ganvas.data import count_images
+    from ganvas.kinds import check_options
+
+    config = new_run_config(options, config_file,
+                            count_images=lambda c: count_images(c.data, c.dataset, c.split) - c.holdout)
+    check_options(config)
+    return config
 
 
 def train_on_processes(train_arguments: Sequence[str], nproc_per_node: int, nnodes: int = 1,

@@ -73,11 +73,7 @@ def noise_to_image_session(config: TrainConfig, processes: Processes, device: to
     from ganvas.gan import GAN
     from ganvas.latents import balanced_labels, gaussian_latents
     from ganvas.metrics.judges import judge_for
-    from ganvas.models import get_model
 
-    if get_model(config.model).kind != ckpt.NOISE_TO_IMAGE:
-        raise GanvasError(f"model {config.model!r} translates images: give it a {named('task')} (upscale, colorize, "
-                          f"sketch, inpaint, paired or cyclegan), or choose a noise-to-image model")
     dataset = load_training_data(config)
     if config.self_condition:
         dataset = self_conditioned(dataset, config.self_condition, config.seed, resumed_run)
@@ -102,6 +98,14 @@ def noise_to_image_session(config: TrainConfig, processes: Processes, device: to
                    else lambda run_dir: None)
 
 
+def check_noise_to_image(config: TrainConfig, processes: Processes) -> None:
+    from ganvas.models import get_model
+
+    if get_model(config.model).kind != ckpt.NOISE_TO_IMAGE:
+        raise GanvasError(f"model {config.model!r} translates images: give it a {named('task')} (upscale, colorize, "
+                          f"sketch, inpaint, paired or cyclegan), or choose a noise-to-image model")
+
+
 def image_to_image_session(config: TrainConfig, processes: Processes, device: torch.device,
                            resumed_run: Path | None) -> Session:
     from ganvas.translation import translation_session
@@ -109,10 +113,23 @@ def image_to_image_session(config: TrainConfig, processes: Processes, device: to
     return translation_session(config, processes, device)
 
 
-# Each kind's session from (config, processes, device, the run folder when the main process resumes, else None).
-KINDS: dict[str, Callable[[TrainConfig, Processes, torch.device, Path | None], Session]] = {
-    ckpt.NOISE_TO_IMAGE: noise_to_image_session,
-    ckpt.IMAGE_TO_IMAGE: image_to_image_session,
+def check_image_to_image(config: TrainConfig, processes: Processes) -> None:
+    from ganvas.translation import check_translation_config
+
+    check_translation_config(config, processes)
+
+
+@dataclass(frozen=True)
+class Kind:
+    # The session from (config, processes, device, the run folder when the main process resumes, else None).
+    session: Callable[[TrainConfig, Processes, torch.device, Path | None], Session]
+    # The kind's refusals of options that need neither the images nor the networks: made before any work.
+    check: Callable[[TrainConfig, Processes], None]
+
+
+KINDS: dict[str, Kind] = {
+    ckpt.NOISE_TO_IMAGE: Kind(noise_to_image_session, check_noise_to_image),
+    ckpt.IMAGE_TO_IMAGE: Kind(image_to_image_session, check_image_to_image),
 }
 
 
@@ -122,9 +139,15 @@ def kind_of(config: TrainConfig | dict[str, Any]) -> str:
     return ckpt.NOISE_TO_IMAGE if task == "generate" else ckpt.IMAGE_TO_IMAGE
 
 
+def check_options(config: TrainConfig, processes: Processes = Processes()) -> None:
+    """Refuse, before any work, what the config's kind cannot train and a batch that does not split evenly over
+    the processes."""
+    KINDS[kind_of(config)].check(config, processes)
+    processes.shard_size(config.batch_size)
+
+
 def set_up(config: TrainConfig, processes: Processes, device: torch.device,
            resumed_run: Path | None = None) -> Session:
-    """The run's session; refuses a batch that does not split evenly over the processes, before any work."""
-    session = KINDS[kind_of(config)](config, processes, device, resumed_run)
-    processes.shard_size(config.batch_size)
-    return session
+    """The run's session, its options checked first."""
+    check_options(config, processes)
+    return KINDS[kind_of(config)].session(config, processes, device, resumed_run)

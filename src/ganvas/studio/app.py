@@ -704,9 +704,6 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
         return await run_in_threadpool(queue_training, body)
 
     def queue_training(body: dict[str, Any]) -> dict[str, Any]:
-        from ganvas.config import new_run_config
-        from ganvas.data import count_images as images_in
-
         name = check_run_name(body.get("name") or "")
         run_dir = studio.run_dir(name, must_exist=False)
         if run_dir.exists() and any(run_dir.iterdir()):
@@ -722,7 +719,7 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
             if set(second) != {"data"}:
                 raise StudioError(400, "data_b must be a folder, a zip or an upload of images")
             options["data_b"] = second["data"]
-        new_run_config(options, count_images=lambda c: images_in(c.data, c.dataset, c.split))  # refuse bad options now
+        ganvas.check_training(**options)  # refuse bad options now, not in the training job
         job = studio.jobs.submit(name, "new", options)
         return {"run": name, "job": job.to_dict()}
 
