@@ -88,6 +88,11 @@ class TrainConfig:
                                  group="model")
     identity_weight: float = option(5.0, "cyclegan: weight of the identity loss (G_A2B(b) = b), 0 = off",
                                     group="model")
+    residual: bool = option(True, "translation tasks but sketch: G corrects its input (tanh(atanh(0.99 input) + G's "
+                                  "output): it starts as the identity) instead of drawing the output anew",
+                            group="model")
+    dropout: float = option(0.0, "translation tasks: dropout in G's inner decoder stages while training (pix2pix's "
+                                 "noise, e.g. 0.5; drawn from the run's seeded noise), 0 = off", group="model")
     width: int | None = option(None, "channels of the conv models (default: the model's own)", group="model")
     spectral_norm: bool = option(False, "spectral norm on D's layers (models that offer it; resnet always has it)",
                                  group="model")
@@ -399,7 +404,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     except GanvasError as err:
         raise GanvasError(f"{named('augment')}: {err}") from None
     _check_strategy(config)
-    for name in ["beta1", "beta2"]:
+    for name in ["beta1", "beta2", "dropout"]:
         if not 0 <= getattr(config, name) < 1:
             raise GanvasError(f"{named(name)} must be in [0, 1), got {getattr(config, name)}")
     if config.data is None and (config.size is not None or config.labels):
@@ -424,6 +429,9 @@ def _check_task(config: TrainConfig) -> None:
     if config.task not in TWO_FOLDER_TASKS and config.data_b is not None:
         raise GanvasError(f"{named('data_b')} is the second folder of {named('task', 'paired')} or "
                           f"{named('task', 'cyclegan')}; drop it, or choose one of those tasks")
+    if config.task == "generate" and config.dropout:
+        raise GanvasError(f"{named('dropout')} is in the translators' U-Net (a {named('task')} other than generate); "
+                          "drop it")
     if config.task != "generate" and config.labels:
         raise GanvasError(f"{named('labels')} are for class-conditional noise-to-image models, not "
                           f"{named('task', config.task)}")
