@@ -124,9 +124,10 @@ def test_holes_of_a_batch_on_two_processes_are_those_of_one():
     assert torch.equal(torch.cat(halves), one)
 
 
-def test_paired_augmentation_shifts_both_images_alike(two_folders):
+@pytest.mark.parametrize("policy", ["translation", "flip", "translation,flip"])
+def test_paired_augmentation_shifts_and_mirrors_both_images_alike(policy, two_folders):
     a, _ = two_folders
-    config = config_for("paired", a, a, augment="translation")  # A paired with itself: every pair is equal
+    config = config_for("paired", a, a, augment=policy)  # A paired with itself: every pair is equal
     data = load_translation_data(config, torch.device("cpu"))
     translator = TranslationGAN(config, data, torch.device("cpu"))
     batch = data.sampler.batch(0)
@@ -134,7 +135,7 @@ def test_paired_augmentation_shifts_both_images_alike(two_folders):
     for _ in range(3):
         inputs, targets = translator.pair(batch)
         assert torch.equal(inputs, targets)
-        assert not torch.equal(inputs, batch[0])  # they were shifted (all of them unshifted is unlikely)
+        assert not torch.equal(inputs, batch[0])  # they were moved (all of them unmoved is unlikely)
 
 
 def test_one_folder_pairs_are_made_from_the_augmented_target():

@@ -289,9 +289,9 @@ def check_translation_config(config: TrainConfig, processes: Processes) -> None:
     if config.n_critic != 1 or config.d_step != "joint":
         raise GanvasError(f"translation takes one joint D update per G update: drop {named('n_critic')} and "
                           f"{named('d_step')}")
-    if set(parse_policy(config.augment)) - {"translation"}:
-        raise GanvasError(f"a translation pair is augmented as one image, by shifting it: {named('augment')} "
-                          f"takes only 'translation' here, not {config.augment!r}")
+    if set(parse_policy(config.augment)) - {"translation", "flip"}:
+        raise GanvasError(f"a translation pair is augmented as one image, by shifting or mirroring it: "
+                          f"{named('augment')} takes only 'translation' and 'flip' here, not {config.augment!r}")
     if config.size % 2 ** DEPTH:
         raise GanvasError(f"translation models take sides that are a multiple of {2 ** DEPTH}: choose such a "
                           f"{named('size')} (e.g. 64)")
