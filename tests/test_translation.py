@@ -377,21 +377,25 @@ def test_the_style_measure_calls_target_images_the_target_and_inputs_not():
 
     a_train, b_train, a, b = _styled(40, 0, False), _styled(40, 1, True), _styled(10, 2, False), _styled(10, 3, True)
     classifier = DomainClassifier(a_train, b_train, seed=0, steps=100)
-    perfect = style_scores(classifier, a, b, a2b=b, b2a=a)  # translations that are the other folder's images
-    unmoved = style_scores(classifier, a, b, a2b=a, b2a=b)  # translations that are their inputs
+    # translations that are the other folder's images, and back again the inputs
+    perfect = style_scores(classifier, a, b, a2b=b, b2a=a, a2b2a=a, b2a2b=b)
+    unmoved = style_scores(classifier, a, b, a2b=a, b2a=b, a2b2a=b, b2a2b=a)  # translations that are the inputs
     for key in ("a2b_called_b", "b2a_called_a"):
         assert perfect[key]["floor"] >= 0.9, "the classifier tells the held-out real images apart"
         assert perfect[key]["translated"] == perfect[key]["floor"] >= 0.9
         assert unmoved[key]["translated"] == unmoved[key]["baseline"] <= 0.1
-    again = style_scores(DomainClassifier(a_train, b_train, seed=0, steps=100), a, b, a2b=b, b2a=a)
+    for key in ("a2b2a_called_b", "b2a2b_called_a"):
+        assert perfect[key]["translated"] <= 0.1 and unmoved[key]["translated"] >= 0.9
+    again = style_scores(DomainClassifier(a_train, b_train, seed=0, steps=100), a, b, a2b=b, b2a=a, a2b2a=a,
+                         b2a2b=b)
     assert again == perfect, "seeded: the same numbers every time"
 
 
 def test_evaluate_of_a_cyclegan_reports_thumbnails_cycle_error_and_style(two_folders, tmp_path):
     run = _trained(tmp_path, "cyclegan", *two_folders, holdout=6)
     evaluation = ganvas.evaluate(run, n=6)
-    assert {"a2b_precision", "a2b_recall", "a2b_cycle_l1", "b2a_precision", "a2b_called_b",
-            "b2a_called_a"} <= set(evaluation.scores)
+    assert {"a2b_precision", "a2b_recall", "a2b_cycle_l1", "b2a_precision", "a2b_called_b", "b2a_called_a",
+            "a2b2a_called_b", "b2a2b_called_a"} <= set(evaluation.scores)
     for key in ("a2b_called_b", "b2a_called_a"):
         assert set(evaluation.scores[key]) == {"translated", "baseline", "floor"}
         assert all(0 <= value <= 1 for value in evaluation.scores[key].values())

@@ -708,14 +708,17 @@ def evaluate_styles(a2b: Callable[[torch.Tensor], torch.Tensor], b2a: Callable[[
                     data: TranslationData, count: int, seed: int = 0) -> dict[str, dict[str, float]]:
     """A CycleGAN's style measure (metrics/domains.py): a classifier of A vs B trained on the run's training images
     judges the translations of the examples (held-out ones where the run has them), beside the untranslated images
-    and the real images of the target folder."""
+    and the real images of the target folder, and the translations translated back (the control)."""
     from ganvas.metrics.domains import DomainClassifier, style_scores
 
     a, b = (x[:count] for x in data.examples)
     if a.shape[1] != b.shape[1]:
         return {}  # the classifier compares images of one shape
     classifier = DomainClassifier(data.sampler.a.images.cpu(), data.sampler.b.images.cpu(), seed)
-    translated = [torch.cat([network(x[i:i + 64]).float() for i in range(0, len(x), 64)]) for network, x in
-                  ((a2b, a), (b2a, b))]
-    return style_scores(classifier, a, b, *translated)
+
+    def through(network: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([network(images[i:i + 64]).float() for i in range(0, len(images), 64)])
+
+    a_b, b_a = through(a2b, a), through(b2a, b)
+    return style_scores(classifier, a, b, a_b, b_a, through(b2a, a_b), through(a2b, b_a))
 

@@ -6,7 +6,10 @@ size, to tell real A from real B (the training images of each), and reports
 - its accuracy on real images it did not train on (the held-out ones): the ceiling, how well the two
   styles can be told apart at all;
 - the share of the translations A -> B it calls B (and B -> A called A): how far they moved into the
-  other style, beside the untranslated images (the baseline, 1 - the accuracy on that folder).
+  other style, beside the untranslated images (the baseline, 1 - the accuracy on that folder);
+- the share of the cycled-back images A -> B -> A it calls B (and B -> A -> B called A): a control. They
+  carry G's artefacts (blur, grain) twice but should be in their own style again; were these called the
+  other folder too, the classifier would be seeing artefacts rather than style.
 Seeded and a few seconds on one CPU thread; the classifier never sees a translation while it learns.
 """
 
@@ -67,11 +70,14 @@ class DomainClassifier:
 
 
 def style_scores(classifier: DomainClassifier, a: torch.Tensor, b: torch.Tensor, a2b: torch.Tensor,
-                 b2a: torch.Tensor) -> dict[str, dict[str, float]]:
-    """The classifier's verdicts on held-out real images `a` and `b` and their translations: per direction, the
-    share of translations called the target folder, beside the untranslated images (baseline) and the accuracy on
-    real images of the target folder (the ceiling)."""
+                 b2a: torch.Tensor, a2b2a: torch.Tensor, b2a2b: torch.Tensor) -> dict[str, dict[str, float]]:
+    """The classifier's verdicts on held-out real images `a` and `b`, their translations and the translations
+    translated back: per direction, the share of translations called the target folder, beside the untranslated
+    images (baseline) and the real images of the target folder (the ceiling, in the floor column); and the share
+    of the cycled-back images called the target folder (the control: low, near the baseline)."""
     a_called_b, b_called_b = classifier.called_b(a), classifier.called_b(b)
     return {"a2b_called_b": {"translated": classifier.called_b(a2b), "baseline": a_called_b, "floor": b_called_b},
             "b2a_called_a": {"translated": 1 - classifier.called_b(b2a), "baseline": 1 - b_called_b,
-                             "floor": 1 - a_called_b}}
+                             "floor": 1 - a_called_b},
+            "a2b2a_called_b": {"translated": classifier.called_b(a2b2a)},
+            "b2a2b_called_a": {"translated": 1 - classifier.called_b(b2a2b)}}
