@@ -337,6 +337,8 @@ class TranslationGAN:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.nets = {role: build_network(recipe).to(device) for role, recipe in self.recipes.items()}
+        if processes.distributed and device.type == "cuda":  # as GAN does: no CPU kernel for it (distributed.md)
+            self.nets = {role: nn.SyncBatchNorm.convert_sync_batchnorm(net) for role, net in self.nets.items()}
         self.opts = {role: make_optimizer(net, config.lr_g if role.startswith("generator") else config.lr_d,
                                           config, device) for role, net in self.nets.items()}
         self.objective = get_objective(config.loss, real_label=config.real_label)
