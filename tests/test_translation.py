@@ -424,14 +424,15 @@ def test_decoder_dropout_resumes_exactly_and_leaves_the_global_generator_alone(t
     assert any(isinstance(m, torch.nn.Dropout) for m in network.modules())
 
 
-def test_residual_can_be_switched_off(two_folders):
+def test_residual_can_be_switched_on_and_off(two_folders):
     config = config_for("paired", *two_folders, residual=False)
     data = load_translation_data(config, torch.device("cpu"))
     generator = TranslationGAN(config, data, torch.device("cpu")).nets["generator_a2b"]
     assert not generator.residual
     inputs = data.examples[0][:2]
     assert not torch.allclose(generator.eval()(inputs), inputs, atol=0.05), "a drawing G does not start as the input"
-    residual = TranslationGAN(config_for("paired", *two_folders), data, torch.device("cpu")).nets["generator_a2b"]
+    residual = TranslationGAN(config_for("paired", *two_folders, residual=True), data,
+                              torch.device("cpu")).nets["generator_a2b"]
     assert torch.allclose(residual.eval()(inputs), inputs, atol=0.05), "a residual G starts as (almost) the input"
 
 
