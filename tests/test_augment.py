@@ -6,7 +6,7 @@ import torch
 from ganvas.augment import BRIGHTNESS_SHIFT, FILL, augment, parse_policy
 from ganvas.errors import GanvasError
 
-POLICIES = ["color", "translation", "cutout"]
+POLICIES = ["color", "translation", "cutout", "flip"]
 
 
 def seeded(seed: int) -> torch.Generator:
@@ -93,6 +93,15 @@ def test_cutout_fills_a_square_of_half_the_side_clipped_at_the_borders(size):
     assert 0 < full_squares < len(filled)  # both whole and clipped patches occur
 
 
+def test_flip_mirrors_about_half_the_samples_and_leaves_the_others():
+    images = random_images(count=64)
+    flipped = augment(images, "flip", seeded(0))
+    mirrored = [torch.equal(out, image.flip(2)) for out, image in zip(flipped, images)]
+    kept = [torch.equal(out, image) for out, image in zip(flipped, images)]
+    assert all(m != k for m, k in zip(mirrored, kept)), "each sample is mirrored or left as it was"
+    assert 16 <= sum(mirrored) <= 48
+
+
 def test_color_leaves_alpha_alone_and_keeps_a_grey_image_uniform():
     images = torch.full((64, 4, 8, 8), 0.2)
     images[:, 3] = torch.linspace(-1, 1, 64)[:, None, None]
@@ -144,9 +153,9 @@ def test_parse_policy():
     assert parse_policy("") == parse_policy("none") == ()
 
 
-@pytest.mark.parametrize("text", ["colour", "color,flip", "color,"])
+@pytest.mark.parametrize("text", ["colour", "color,rotate", "color,"])
 def test_unknown_policy_names_the_valid_ones(text):
-    with pytest.raises(GanvasError, match="color, translation, cutout"):
+    with pytest.raises(GanvasError, match="color, translation, cutout, flip"):
         parse_policy(text)
 
 

@@ -124,9 +124,10 @@ def test_holes_of_a_batch_on_two_processes_are_those_of_one():
     assert torch.equal(torch.cat(halves), one)
 
 
-def test_paired_augmentation_shifts_both_images_alike(two_folders):
+@pytest.mark.parametrize("policy", ["translation", "flip", "translation,flip"])
+def test_paired_augmentation_shifts_and_mirrors_both_images_alike(policy, two_folders):
     a, _ = two_folders
-    config = config_for("paired", a, a, augment="translation")  # A paired with itself: every pair is equal
+    config = config_for("paired", a, a, augment=policy)  # A paired with itself: every pair is equal
     data = load_translation_data(config, torch.device("cpu"))
     translator = TranslationGAN(config, data, torch.device("cpu"))
     batch = data.sampler.batch(0)
@@ -134,7 +135,7 @@ def test_paired_augmentation_shifts_both_images_alike(two_folders):
     for _ in range(3):
         inputs, targets = translator.pair(batch)
         assert torch.equal(inputs, targets)
-        assert not torch.equal(inputs, batch[0])  # they were shifted (all of them unshifted is unlikely)
+        assert not torch.equal(inputs, batch[0])  # they were moved (all of them unmoved is unlikely)
 
 
 def test_one_folder_pairs_are_made_from_the_augmented_target():
@@ -361,6 +362,80 @@ def test_evaluate_reports_the_input_as_the_baseline(folder, tmp_path):
     assert "baseline" in evaluation.text()
 
 
+def _styled(count: int, seed: int, vertical: bool) -> torch.Tensor:
+    """Random-coloured RGBA images striped one way (A: across, B: down), a style a classifier can learn."""
+    generator = torch.Generator().manual_seed(seed)
+    colours = torch.rand(count, 3, 1, 1, generator=generator) * 2 - 1
+    stripes = (torch.arange(SIZE) // 2 % 2).float() * 2 - 1
+    pattern = stripes.view(1, SIZE) if vertical else stripes.view(SIZE, 1)
+    colour = (colours * 0.5 + 0.5 * pattern.expand(SIZE, SIZE)).clamp(-1, 1)
+    return torch.cat([colour, torch.ones(count, 1, SIZE, SIZE)], dim=1)
+
+
+def test_the_style_measure_calls_target_images_the_target_and_inputs_not():
+    from ganvas.metrics.domains import DomainClassifier, style_scores
+
+    a_train, b_train, a, b = _styled(40, 0, False), _styled(40, 1, True), _styled(10, 2, False), _styled(10, 3, True)
+    classifier = DomainClassifier(a_train, b_train, seed=0, steps=100)
+    # translations that are the other folder's images, and back again the inputs
+    perfect = style_scores(classifier, a, b, a2b=b, b2a=a, a2b2a=a, b2a2b=b)
+    unmoved = style_scores(classifier, a, b, a2b=a, b2a=b, a2b2a=b, b2a2b=a)  # translations that are the inputs
+    for key in ("a2b_called_b", "b2a_called_a"):
+        assert perfect[key]["floor"] >= 0.9, "the classifier tells the held-out real images apart"
+        assert perfect[key]["translated"] == perfect[key]["floor"] >= 0.9
+        assert unmoved[key]["translated"] == unmoved[key]["baseline"] <= 0.1
+    for key in ("a2b2a_called_b", "b2a2b_called_a"):
+        assert perfect[key]["translated"] <= 0.1 and unmoved[key]["translated"] >= 0.9
+    again = style_scores(DomainClassifier(a_train, b_train, seed=0, steps=100), a, b, a2b=b, b2a=a, a2b2a=a,
+                         b2a2b=b)
+    assert again == perfect, "seeded: the same numbers every time"
+
+
+def test_evaluate_of_a_cyclegan_reports_thumbnails_cycle_error_and_style(two_folders, tmp_path):
+    run = _trained(tmp_path, "cyclegan", *two_folders, holdout=6)
+    evaluation = ganvas.evaluate(run, n=6)
+    assert {"a2b_precision", "a2b_recall", "a2b_cycle_l1", "b2a_precision", "a2b_called_b", "b2a_called_a",
+            "a2b2a_called_b", "b2a2b_called_a"} <= set(evaluation.scores)
+    for key in ("a2b_called_b", "b2a_called_a"):
+        assert set(evaluation.scores[key]) == {"translated", "baseline", "floor"}
+        assert all(0 <= value <= 1 for value in evaluation.scores[key].values())
+    assert "a2b_called_b" in evaluation.text()
+
+
+def test_decoder_dropout_resumes_exactly_and_leaves_the_global_generator_alone(two_folders, tmp_path):
+    sources = two_folders
+    straight = train(config_for("paired", *sources, steps=6, dropout=0.5), tmp_path / "straight")
+    config = config_for("paired", *sources, steps=3, dropout=0.5)
+    train(config, tmp_path / "resumed")
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train(config.replace(steps=6), tmp_path / "resumed", resume=True)
+    assert torch.equal(torch.rand(3), expected), "training drew from torch's global generator"
+    _, weights_a, _ = _checkpoint_tensors(straight.run_dir)
+    _, weights_b, _ = _checkpoint_tensors(tmp_path / "resumed")
+    for role in weights_a:
+        assert all(torch.equal(weights_a[role][k], weights_b[role][k]) for k in weights_a[role]), role
+    recipe = ckpt.load_checkpoint(ckpt.step_checkpoints(tmp_path / "resumed")[-1]).networks["generator_a2b"]
+    assert recipe["args"]["dropout"] == 0.5
+    network = UNetGenerator(4, 4, width=4, depth=4, dropout=0.5).eval()
+    images = torch.rand(2, 4, 16, 16) * 2 - 1
+    assert torch.equal(network(images), network(images)), "eval mode drops nothing"
+    assert any(isinstance(m, torch.nn.Dropout) for m in network.modules())
+
+
+def test_residual_can_be_switched_on_and_off(two_folders):
+    config = config_for("paired", *two_folders, residual=False)
+    data = load_translation_data(config, torch.device("cpu"))
+    generator = TranslationGAN(config, data, torch.device("cpu")).nets["generator_a2b"]
+    assert not generator.residual
+    inputs = data.examples[0][:2]
+    assert not torch.allclose(generator.eval()(inputs), inputs, atol=0.05), "a drawing G does not start as the input"
+    residual = TranslationGAN(config_for("paired", *two_folders, residual=True), data,
+                              torch.device("cpu")).nets["generator_a2b"]
+    assert torch.allclose(residual.eval()(inputs), inputs, atol=0.05), "a residual G starts as (almost) the input"
+
+
 def test_checkpoints_of_the_other_kind_are_refused_clearly(folder, tmp_path, mnist_everywhere):
     translation = _trained(tmp_path, "upscale", folder)
     with pytest.raises(CheckpointError, match="ganvas enhance"):
@@ -378,6 +453,8 @@ def test_checkpoints_of_the_other_kind_are_refused_clearly(folder, tmp_path, mni
     ({"task": "upscale", "data": None, "size": None}, "learns from your own images"),
     ({"task": "paired", "data": "a", "size": 32}, "give the second with"),
     ({"task": "upscale", "data": "a", "size": 32, "data_b": "b"}, "is the second folder of"),
+    ({"dropout": 0.5}, "is in the translators' U-Net"),
+    ({"task": "upscale", "data": "a", "size": 32, "dropout": 1.0}, "must be in"),
 ])
 def test_task_options_are_checked(changes, message):
     with pytest.raises(GanvasError, match=message):

@@ -710,10 +710,12 @@ class Translator:
         or, where it holds none out (and holdout is False), on its first training pairs: L1, PSNR and SSIM against
         the targets beside the input itself as the output (bicubic, for upscaling). cyclegan: thumbnail
         precision/recall of the translations against the target folder, beside the untranslated images and the
-        real-vs-real floor, and the cycle error. n: at most this many images; seed: inpainting's holes."""
+        real-vs-real floor, the cycle error, and the style measure: the share of translations that a classifier of
+        A vs B (trained on the run's training images) calls the target folder, beside the untranslated images and
+        the held-out real ones. n: at most this many images; seed: inpainting's holes, the classifier's training."""
         from ganvas.config import config_from_dict
-        from ganvas.translation import (_load_folder, evaluate_pairs, evaluate_unpaired, examples_input,
-                                        load_translation_data)
+        from ganvas.translation import (_load_folder, evaluate_pairs, evaluate_styles, evaluate_unpaired,
+                                        examples_input, load_translation_data)
 
         if dataset or split or data_dir:
             raise GanvasError(f"a translator is evaluated on its own run's pairs: drop {named('dataset')}, "
@@ -732,6 +734,7 @@ class Translator:
             b2a = evaluate_unpaired(self._on(device, "b2a"), self._on(device, "a2b"), second,
                                     _load_folder(config, config.data), n)
             scores = {f"a2b_{k}": v for k, v in a2b.items()} | {f"b2a_{k}": v for k, v in b2a.items()}
+            scores |= evaluate_styles(self._on(device, "a2b"), self._on(device, "b2a"), data, n, seed)
             count = min(len(first), len(second))
         else:
             with torch.no_grad():

@@ -14,6 +14,7 @@ applies DiffAugment to [-1, 1] images (see docs/augment.md):
 - "translation": per sample, shift by up to 1/8 of the height and of the width (whole pixels).
 - "cutout": per sample, fill a patch of half the height and width (a square for square images),
   centred anywhere in the image, so it may be clipped at the borders.
+- "flip" (not in the paper; ADA's x-flip): per sample, mirror left to right with probability 1/2.
 
 Shifted-in borders and cut-out patches get FILL = -1 (black, and transparent in RGBA), where the
 paper's 0 is mid-grey: our datasets have black backgrounds, so augmented images look like more
@@ -94,10 +95,16 @@ def _patch_cover(size: int, count: int, generator: SampleNoise, device: torch.de
     return (position >= start) & (position < start + side)
 
 
+def _flip(images: Tensor, generator: SampleNoise) -> Tensor:
+    mirrored = generator.rand((images.shape[0], 1, 1, 1), device=images.device) < 0.5
+    return torch.where(mirrored, images.flip(3), images)
+
+
 AUGMENTATIONS: dict[str, Callable[[Tensor, SampleNoise], Tensor]] = {
     "color": _color,
     "translation": _translation,
     "cutout": _cutout,
+    "flip": _flip,
 }
 
 

@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_checkpoint_arguments(evaluate)
     evaluate.add_argument("--n", type=int, default=10_000,
                           help="generated images (default 10000; at most half the real images, see docs/metrics.md)")
-    evaluate.add_argument("--seed", type=int, default=0, help="latent seed")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="latent seed (translators: inpainting's holes, a cyclegan's style classifier)")
     evaluate.add_argument("--dataset", help="mnist or fashion-mnist")
     evaluate.add_argument("--data-dir", help="read the dataset's IDX files from this folder")
     evaluate.add_argument("--split", choices=["train", "test"], help="the real images to compare with")

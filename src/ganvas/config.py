@@ -88,6 +88,11 @@ class TrainConfig:
                                  group="model")
     identity_weight: float = option(5.0, "cyclegan: weight of the identity loss (G_A2B(b) = b), 0 = off",
                                     group="model")
+    residual: bool = option(True, "translation tasks but sketch: G corrects its input (tanh(atanh(0.99 input) + G's "
+                                  "output): it starts as the identity) instead of drawing the output anew",
+                            group="model")
+    dropout: float = option(0.0, "translation tasks: dropout in G's inner decoder stages while training (pix2pix's "
+                                 "noise, e.g. 0.5; drawn from the run's seeded noise), 0 = off", group="model")
     width: int | None = option(None, "channels of the conv models (default: the model's own)", group="model")
     spectral_norm: bool = option(False, "spectral norm on D's layers (models that offer it; resnet always has it)",
                                  group="model")
@@ -253,16 +258,28 @@ def translation_options(image_count: int, chosen: dict[str, Any]) -> dict[str, A
             "augment": "translation" if image_count < TRANSLATION_SMALL_SET else ""}
 
 
+def paired_options(image_count: int, chosen: dict[str, Any]) -> dict[str, Any]:
+    """The paired preset's: the translation presets' settings, and each pair mirrored half the time (both images
+    alike), as there are few real pairs to learn from."""
+    options = translation_options(image_count, chosen)
+    return {**options, "augment": ",".join(filter(None, (options["augment"], "flip")))}
+
+
 # pix2pix (Isola et al. 2017) at 64 px on a CPU: U-Net width 32, spectral-norm PatchGAN, L1 weight 100,
 # Adam 2e-4 beta1 0.5; short intervals, as a CPU makes a few steps a second.
 PIX2PIX = {"model": "unet", "width": 32, "loss": "nonsaturating", "l1_weight": 100.0, "lr_g": 2e-4, "lr_d": 2e-4,
            "beta1": 0.5, "log_every": 50, "sample_every": 250, "checkpoint_every": 500, "eval_every": 250}
+# CycleGAN on a CPU: four networks a step, so half pix2pix's width and bf16 (3.6x the images/s); G not residual
+# (a residual G held at the identity by the cycle and identity terms did not move) and weaker cycle (5) and
+# identity (1) terms than the paper's 10 and 5, so the adversarial pull moves G, and D learning twice as fast
+# (docs/translate.md's probes).
+CYCLEGAN = {"loss": "lsgan", "cycle_weight": 5.0, "identity_weight": 1.0, "width": 16, "residual": False,
+            "precision": "auto", "lr_d": 4e-4}
 TRANSLATION_PRESETS = {
     "upscale": "learn x4 upscaling of your images (--data) from copies shrunk on the fly, pix2pix at 64 px",
     "colorize": "learn to colour greyscale copies of your images (--data), pix2pix at 64 px",
     "sketch": "learn to draw your images (--data) from their edges (kornia's Canny), pix2pix at 64 px",
     "inpaint": "learn to fill rectangular holes cut into your images (--data), pix2pix at 64 px",
-    "paired": "translate --data's images into --data-b's files of the same names, pix2pix at 64 px",
 }
 
 PRESETS: dict[str, Preset] = {
@@ -310,11 +327,15 @@ PRESETS: dict[str, Preset] = {
     ),
     **{task: Preset(f"{text} (docs/translate.md)", {**PIX2PIX, "task": task}, for_data=translation_options)
        for task, text in TRANSLATION_PRESETS.items()},
+    "paired": Preset(
+        "translate --data's images into --data-b's files of the same names, pix2pix at 64 px, G drawing its "
+        "outputs anew, pairs mirrored half the time, bf16 where the hardware runs it natively (docs/translate.md)",
+        {**PIX2PIX, "task": "paired", "residual": False, "precision": "auto"}, for_data=paired_options),
     "cyclegan": Preset(
         "translate between --data and --data-b, unpaired, both ways (CycleGAN, Zhu et al. 2017) at 64 px: two U-Nets "
-        "and two PatchGANs, least-squares loss, cycle weight 10, identity 5 (docs/translate.md)",
-        {**PIX2PIX, "task": "cyclegan", "loss": "lsgan", "cycle_weight": 10.0, "identity_weight": 5.0},
-        for_data=translation_options),
+        "(width 16, drawing their outputs anew) and two PatchGANs, least-squares loss, cycle weight 5, identity 1, "
+        "D's learning rate 4e-4, bf16 where the hardware runs it natively (docs/translate.md)",
+        {**PIX2PIX, **CYCLEGAN, "task": "cyclegan"}, for_data=translation_options),
 }
 
 
@@ -399,7 +420,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     except GanvasError as err:
         raise GanvasError(f"{named('augment')}: {err}") from None
     _check_strategy(config)
-    for name in ["beta1", "beta2"]:
+    for name in ["beta1", "beta2", "dropout"]:
         if not 0 <= getattr(config, name) < 1:
             raise GanvasError(f"{named(name)} must be in [0, 1), got {getattr(config, name)}")
     if config.data is None and (config.size is not None or config.labels):
@@ -424,6 +445,9 @@ def _check_task(config: TrainConfig) -> None:
     if config.task not in TWO_FOLDER_TASKS and config.data_b is not None:
         raise GanvasError(f"{named('data_b')} is the second folder of {named('task', 'paired')} or "
                           f"{named('task', 'cyclegan')}; drop it, or choose one of those tasks")
+    if config.task == "generate" and config.dropout:
+        raise GanvasError(f"{named('dropout')} is in the translators' U-Net (a {named('task')} other than generate); "
+                          "drop it")
     if config.task != "generate" and config.labels:
         raise GanvasError(f"{named('labels')} are for class-conditional noise-to-image models, not "
                           f"{named('task', config.task)}")

@@ -16,6 +16,7 @@ the image pools, so resuming is exact.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -258,12 +259,13 @@ def translation_recipes(config: TrainConfig, a_channels: int, b_channels: int) -
     """Each network role's recipe. pix2pix tasks: generator_a2b and discriminator_b (which sees G's input beside
     its output); cyclegan adds generator_b2a and discriminator_a, each D seeing images of its own folder alone."""
     width = config.width or DEFAULT_WIDTH
-    residual = config.task != "sketch"  # an edge map is no first draft of the image
+    residual = config.residual and config.task != "sketch"  # an edge map is no first draft of the image
+    dropout = {"dropout": config.dropout} if config.dropout else {}  # recipes without it stay as they were
 
     def generator(c_in: int, c_out: int) -> dict[str, Any]:
         return {"model": config.model, "part": "generator",
                 "args": {"in_channels": c_in, "out_channels": c_out, "width": width, "depth": DEPTH,
-                         "residual": residual}}
+                         "residual": residual, **dropout}}
 
     def discriminator(c_in: int) -> dict[str, Any]:
         return {"model": config.model, "part": "discriminator",
@@ -287,9 +289,9 @@ def check_translation_config(config: TrainConfig, processes: Processes) -> None:
     if config.n_critic != 1 or config.d_step != "joint":
         raise GanvasError(f"translation takes one joint D update per G update: drop {named('n_critic')} and "
                           f"{named('d_step')}")
-    if set(parse_policy(config.augment)) - {"translation"}:
-        raise GanvasError(f"a translation pair is augmented as one image, by shifting it: {named('augment')} "
-                          f"takes only 'translation' here, not {config.augment!r}")
+    if set(parse_policy(config.augment)) - {"translation", "flip"}:
+        raise GanvasError(f"a translation pair is augmented as one image, by shifting or mirroring it: "
+                          f"{named('augment')} takes only 'translation' and 'flip' here, not {config.augment!r}")
     if config.size % 2 ** DEPTH:
         raise GanvasError(f"translation models take sides that are a multiple of {2 ** DEPTH}: choose such a "
                           f"{named('size')} (e.g. 64)")
@@ -335,6 +337,8 @@ class TranslationGAN:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.nets = {role: build_network(recipe).to(device) for role, recipe in self.recipes.items()}
+        if processes.distributed and device.type == "cuda":  # as GAN does: no CPU kernel for it (distributed.md)
+            self.nets = {role: nn.SyncBatchNorm.convert_sync_batchnorm(net) for role, net in self.nets.items()}
         self.opts = {role: make_optimizer(net, config.lr_g if role.startswith("generator") else config.lr_d,
                                           config, device) for role, net in self.nets.items()}
         self.objective = get_objective(config.loss, real_label=config.real_label)
@@ -363,8 +367,20 @@ class TranslationGAN:
         return inputs, targets
 
     def train_step(self, step: int, next_batch: Callable[[int], Batch]) -> dict[str, torch.Tensor]:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with self._dropout_seeded(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self._cycle_step(next_batch(0)) if self.cycle else self._pix2pix_step(next_batch(0))
+
+    @contextlib.contextmanager
+    def _dropout_seeded(self):
+        """Dropout draws from torch's global generator: seed it for the step from the run's noise (saved in each
+        checkpoint), so a resumed run drops the same features; the caller's global state is left as it was."""
+        if not self.config.dropout:
+            yield
+            return
+        seed = int(torch.randint(2 ** 62, (1,), generator=self.noise, device=self.device))
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            yield
 
     def _update(self, roles: tuple[str, ...], loss: torch.Tensor) -> None:
         for role in roles:
@@ -678,3 +694,23 @@ def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Te
               for name in ("precision", "recall")}
     scores["cycle_l1"] = {"translated": l1_distance(back, sources)}
     return scores
+
+
+def evaluate_styles(a2b: Callable[[torch.Tensor], torch.Tensor], b2a: Callable[[torch.Tensor], torch.Tensor],
+                    data: TranslationData, count: int, seed: int = 0) -> dict[str, dict[str, float]]:
+    """A CycleGAN's style measure (metrics/domains.py): a classifier of A vs B trained on the run's training images
+    judges the translations of the examples (held-out ones where the run has them), beside the untranslated images
+    and the real images of the target folder, and the translations translated back (the control)."""
+    from ganvas.metrics.domains import DomainClassifier, style_scores
+
+    a, b = (x[:count] for x in data.examples)
+    if a.shape[1] != b.shape[1]:
+        return {}  # the classifier compares images of one shape
+    classifier = DomainClassifier(data.sampler.a.images.cpu(), data.sampler.b.images.cpu(), seed)
+
+    def through(network: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([network(images[i:i + 64]).float() for i in range(0, len(images), 64)])
+
+    a_b, b_a = through(a2b, a), through(b2a, b)
+    return style_scores(classifier, a, b, a_b, b_a, through(b2a, a_b), through(a2b, b_a))
+

@@ -8,7 +8,8 @@ G: `depth` strided 4x4 convs (width, 2·width, ... up to 8·width channels; Leak
    (the U-Net's skips), tanh. With residual=True the output is tanh(atanh(0.99·input) + G's last layer),
    the first out_channels of the input corrected rather than redrawn: a new generator starts as
    (almost) the identity, which is what upscaling, inpainting and style transfer mostly keep.
-   Batch norm uses its running statistics in eval mode, so what G makes of a pixel depends only on
+   With dropout > 0 the inner decoder stages (all but the last two) drop features while training, as
+   pix2pix's G does (its only noise); eval mode keeps them all. Batch norm uses its running statistics in eval mode, so what G makes of a pixel depends only on
    the pixels within its receptive field: tiles of a large image agree with the whole away from their edges.
 D: PatchGAN: `layers` strided 4x4 convs (width, 2·width, ...; LeakyReLU 0.2), then a 3x3 conv to one logit
    per patch (a logit map, 1/2^layers of the image's side), spectral norm on every layer by default.
@@ -27,7 +28,7 @@ MAX_WIDTH_FACTOR = 8  # encoder channels stop growing at 8 x width, as in pix2pi
 
 class UNetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 32, depth: int = 4,
-                 residual: bool = False):
+                 residual: bool = False, dropout: float = 0.0):
         super().__init__()
         self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
         self.residual = residual and in_channels >= out_channels
@@ -50,6 +51,8 @@ class UNetGenerator(nn.Module):
             layers = [nn.ReLU(), nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=i == 0)]
             if i > 0:
                 layers.append(nn.BatchNorm2d(c_out))
+            if dropout and i > 1:
+                layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers))
         if self.residual:  # start as the identity: the last layer's correction begins at zero
             nn.init.zeros_(self.up[-1][1].weight)
