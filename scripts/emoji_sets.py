@@ -9,7 +9,9 @@ writes, from the 64 px images of each package:
                                folders for `--task paired`, or unpaired ones for `--task cyclegan`
     OUT/google-varied/         --varied emoji of one vendor (default 300), drawn evenly from the picture categories
                                (faces, people and hands, animals, food, objects, places, activities), chosen by --seed:
-                               a small, varied collection for the `art` preset (docs/art.md)
+                               a small, varied collection for the `art` preset (docs/art.md); --varied-vendor twitter
+                               writes OUT/twitter-varied/ instead (with another --seed: other emoji, drawn by another
+                               hand, for a check on a set the preset was not searched on)
 
 Flags, keycaps and other symbols are left out (mostly text and rectangles), as are skin-tone variants (the base emoji
 only). Licences, from the packages: Google's Noto emoji images are Apache-2.0, Twitter's Twemoji images CC BY 4.0;
@@ -79,14 +81,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--varied", type=int, default=300, help="images in OUT/google-varied")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--varied-vendor", choices=VENDORS, default="google",
+                        help="whose images OUT/VENDOR-varied holds")
     args = parser.parse_args()
     entries = picture_emoji(args.packages)
     for vendor in VENDORS:
         copy_images(args.packages, vendor, entries, args.out / vendor)
     varied = evenly_by_category(entries, args.varied, args.seed)
-    copy_images(args.packages, "google", varied, args.out / "google-varied")
+    copy_images(args.packages, args.varied_vendor, varied, args.out / f"{args.varied_vendor}-varied")
     print(f"{len(entries)} emoji drawn by {' and '.join(VENDORS)} in {args.out}/{{{','.join(VENDORS)}}}; "
-          f"{len(varied)} varied google emoji in {args.out}/google-varied")
+          f"{len(varied)} varied {args.varied_vendor} emoji in {args.out}/{args.varied_vendor}-varied")
 
 
 if __name__ == "__main__":

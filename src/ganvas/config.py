@@ -229,7 +229,8 @@ def art_options(image_count: int, chosen: dict[str, Any]) -> dict[str, Any]:
     ("Covering the whole collection") added adaptive augmentation (ADA) on small sets, which in 10 minutes keeps
     augmentation low and lets G cover far more of a varied set, and bf16 where the hardware runs it natively (more
     steps in the same minutes). Target 0.4, not 0.6: as good on the two varied sets, and on the least varied one
-    (squimoji) it keeps some augmentation on, where 0.6 let G copy.
+    (squimoji) it keeps some augmentation on, where 0.6 let G copy. The same target on the smallest sets: on squimoji
+    a lower one (0.3), always-on augmentation, minibatch std and self-conditioning were no better (docs/art.md).
     """
     side = chosen.get("size") or 28  # the named data sets are 28 px
     conditional = "-cond" if chosen.get("self_condition") else ""  # self-conditioning trains on cluster labels
