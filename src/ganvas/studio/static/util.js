@@ -96,3 +96,16 @@ export function query(params) {
   }
   return search.toString();
 }
+
+// Calls send(file) with the image chosen in fileInput or dropped on the drop zone (highlighted while dragged over).
+export function onImageChosen(drop, fileInput, send) {
+  fileInput.addEventListener("change", () => fileInput.files[0] && send(fileInput.files[0]));
+  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    const file = event.dataTransfer.files[0];
+    if (file) send(file);
+  });
+}

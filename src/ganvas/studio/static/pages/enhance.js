@@ -2,7 +2,7 @@
 // vary it, blend it with another image or a seed, re-class it (conditional models) and download each result.
 // An image-to-image run's page is translate.js's instead. #/enhance picks a run; #/enhance/NAME?p=ID shows a
 // projection.
-import { api, banner, clearBanners, debounce, el, fetchImage, fmt, query, runUrl } from "../util.js";
+import { api, banner, clearBanners, debounce, el, fetchImage, fmt, onImageChosen, query, runUrl } from "../util.js";
 import { show as showTranslator } from "./translate.js";
 
 const projectionUrl = (id, rest = "") => `/api/projections/${encodeURIComponent(id)}${rest}`;
@@ -179,15 +179,7 @@ export async function show(page, [name], params) {
       uploadError.textContent = error.message;
     }
   }
-  fileInput.addEventListener("change", () => fileInput.files[0] && send(fileInput.files[0]));
-  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    const file = event.dataTransfer.files[0];
-    if (file) send(file);
-  });
+  onImageChosen(drop, fileInput, send);
 
   await refreshHistory();
   if (current) await follow(current);

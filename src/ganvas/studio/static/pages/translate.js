@@ -1,7 +1,7 @@
 // Enhance with an image-to-image run (upscale, colorize, sketch, inpaint, paired, cyclegan): drop an image, the run's
 // translator (ganvas.load_translator's Translator.enhance, in a thread of the server) turns it into another, shown
 // beside it and downloadable, at any size. #/enhance/NAME?t=ID shows a translation.
-import { api, banner, clearBanners, el, fetchImage, fmt, query, runUrl } from "../util.js";
+import { api, banner, clearBanners, el, fetchImage, fmt, onImageChosen, query, runUrl } from "../util.js";
 
 const translationUrl = (id, rest = "") => `/api/translations/${encodeURIComponent(id)}${rest}`;
 const WHAT = { upscale: "enlarged 4 times", colorize: "coloured", sketch: "drawn from its edges", inpaint: "filled in",
@@ -140,15 +140,7 @@ export async function show(page, name, params) {
       uploadError.textContent = error.message;
     }
   }
-  fileInput.addEventListener("change", () => fileInput.files[0] && send(fileInput.files[0]));
-  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    const file = event.dataTransfer.files[0];
-    if (file) send(file);
-  });
+  onImageChosen(drop, fileInput, send);
 
   await refreshHistory();
   if (current) await follow(current);
