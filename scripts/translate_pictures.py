@@ -1,7 +1,7 @@
 """The pictures of docs/translate.md, from trained runs: their last sample grids, and an upscaling comparison.
 
     python scripts/translate_pictures.py --upscale runs/upscale --paired runs/paired --cyclegan runs/cyclegan \
-        --image /work/data/emoji/google/1f600.png --out docs/images
+        --image /work/data/emoji/google/1f600.png --out docs/images     # also --colorize, --sketch, --inpaint RUN
 
 The comparison enlarges --image (any picture, best one the run never saw) x4 twice, side by side: by bicubic
 interpolation, and by the upscale run's translator in 128-pixel tiles, so that any seam the tiling left would show.
@@ -21,18 +21,18 @@ from ganvas.translation import bicubic_upscaled, read_for
 
 PADDING = 2  # images.make_grid's
 ROW = 64 + PADDING  # a grid row of 64-pixel images
+TASKS = ("upscale", "colorize", "sketch", "inpaint", "paired", "cyclegan")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--upscale", type=Path)
-    parser.add_argument("--paired", type=Path)
-    parser.add_argument("--cyclegan", type=Path)
+    for task in TASKS:
+        parser.add_argument(f"--{task}", type=Path, help=f"a run trained with --task {task}")
     parser.add_argument("--image", type=Path, help="a picture to upscale for the comparison")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("upscale", "paired", "cyclegan"):
+    for name in TASKS:
         run = getattr(args, name)
         if run is not None:
             grid = Image.open(run / "samples" / "latest.png")
