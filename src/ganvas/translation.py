@@ -452,8 +452,7 @@ class TranslationGAN:
         g = self.nets[role]
         was_training = g.training
         g.eval()
-        out = torch.cat([g(images[i:i + batch_size].to(self.device)).float().cpu()
-                         for i in range(0, len(images), batch_size)])
+        out = in_batches(lambda batch: g(batch.to(self.device)).cpu(), images, batch_size)
         g.train(was_training)
         return out
 
@@ -666,10 +665,16 @@ def read_mask(path: str | Path) -> torch.Tensor:
     return read_for(path, 1, "black") > 0
 
 
+def in_batches(network: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+               batch_size: int = 64) -> torch.Tensor:
+    """The network's float outputs for `images`, `batch_size` at a time (evaluation sets need not fit at once)."""
+    return torch.cat([network(images[i:i + batch_size]).float() for i in range(0, len(images), batch_size)])
+
+
 def evaluate_pairs(network: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, dict[str, float]]:
     """L1, PSNR and SSIM of the translations of `inputs` against `targets`, beside the inputs themselves as the
     output (the baseline: for upscaling that is bicubic interpolation)."""
-    outputs = torch.cat([network(inputs[i:i + 64]).float() for i in range(0, len(inputs), 64)])
+    outputs = in_batches(network, inputs)
     baseline = shown_as(inputs, targets.shape[1])
     return {name: {"translated": measure(outputs, targets), "baseline": measure(baseline, targets)}
             for name, measure in (("l1", l1_distance), ("psnr", psnr), ("ssim", ssim))}
@@ -686,8 +691,8 @@ def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Te
                           f"of training: train with {named('holdout')} {MIN_COUNT} or more (and {named('n')} as many)")
     judge = PixelJudge(target_set, min(count, len(sources)))
     sources = sources[:judge.count]
-    outputs = torch.cat([forward(sources[i:i + 64]).float() for i in range(0, len(sources), 64)])
-    back = torch.cat([backward(outputs[i:i + 64]).float() for i in range(0, len(outputs), 64)])
+    outputs = in_batches(forward, sources)
+    back = in_batches(backward, outputs)
     translated, untouched = judge.judge(outputs), judge.judge(shown_as(sources, outputs.shape[1]))
     floor = judge.real_floor
     scores = {name: {"translated": translated[name], "baseline": untouched[name], "floor": floor[name]}
@@ -707,10 +712,6 @@ def evaluate_styles(a2b: Callable[[torch.Tensor], torch.Tensor], b2a: Callable[[
     if a.shape[1] != b.shape[1]:
         return {}  # the classifier compares images of one shape
     classifier = DomainClassifier(data.sampler.a.images.cpu(), data.sampler.b.images.cpu(), seed)
-
-    def through(network: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([network(images[i:i + 64]).float() for i in range(0, len(images), 64)])
-
-    a_b, b_a = through(a2b, a), through(b2a, b)
-    return style_scores(classifier, a, b, a_b, b_a, through(b2a, a_b), through(a2b, b_a))
+    a_b, b_a = in_batches(a2b, a), in_batches(b2a, b)
+    return style_scores(classifier, a, b, a_b, b_a, in_batches(b2a, a_b), in_batches(a2b, b_a))
 
