@@ -389,6 +389,8 @@ class TranslationGAN:
         self.processes.average_gradients([self.nets[role] for role in roles])
         for role in roles:
             self.opts[role].step()
+        if self.bf16:  # as GAN._optimizer_step: no later forward of this step may run autocast's pre-update bf16 copy
+            torch.clear_autocast_cache()
 
     def _d_terms(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         real_logits, fake_logits = d(real).float(), d(fake).float()
