@@ -51,6 +51,7 @@ STATIC = Path(__file__).parent / "static"
 STATE_DIR = ".studio"
 JSON_BODY_BYTES = 1 * 2**20
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+RECORD_MEDIA_TYPES = {".png": "image/png", ".gif": "image/gif", ".json": "application/json"}  # Enhance records' files
 # The options the Train page offers, beside the preset and the data; the API takes any training option but the ones
 # that name files, which only come from the page's data choice (so they stay inside the studio's folders).
 FORM_OPTIONS = ("model", "loss", "z_dim", "width", "batch_size", "lr_g", "lr_d", "ema_decay", "spectral_norm",
@@ -839,19 +840,24 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
     def projection_state(projection_id: str):
         return projection(projection_id)
 
+    def record_file(work, record_id: str, file: str, allowed: set[str], download_name: str | None) -> FileResponse:
+        """One of an Enhance record's files (a projection's or a translation's), only those `allowed`, not cached;
+        with a download_name, sent as an attachment of that name."""
+        if file not in allowed:
+            raise StudioError(404, "no such file")
+        path = work.folder(record_id) / file
+        if not path.is_file():
+            raise StudioError(404, f"{work.what} {record_id} has no {file} yet")
+        headers = {"Cache-Control": "no-cache"}
+        if download_name:
+            headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
+        return FileResponse(path, media_type=RECORD_MEDIA_TYPES[path.suffix], headers=headers)
+
     @app.get("/api/projections/{projection_id}/files/{file}")
     def projection_file(projection_id: str, file: str, download: bool = False):
         found = projection(projection_id)
-        if file not in PROJECTION_FILES:
-            raise StudioError(404, "no such file")
-        path = studio.projector.folder(projection_id) / file
-        if not path.is_file():
-            raise StudioError(404, f"projection {projection_id} has no {file} yet")
-        kind = {"png": "image/png", "gif": "image/gif", "json": "application/json"}[file.rsplit(".", 1)[1]]
-        headers = {"Cache-Control": "no-cache"}
-        if download:
-            headers["Content-Disposition"] = f'attachment; filename="{found["name"]}-{file}"'
-        return FileResponse(path, media_type=kind, headers=headers)
+        return record_file(studio.projector, projection_id, file, PROJECTION_FILES,
+                           f'{found["name"]}-{file}' if download else None)
 
     @app.get("/api/projections/{projection_id}/variations.png")
     def projection_variations(projection_id: str, seed: int = seed_q, n: int = Query(16, ge=1, le=limits.images),
@@ -952,17 +958,10 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
     @app.get("/api/translations/{translation_id}/files/{file}")
     def translation_file(translation_id: str, file: str, download: bool = False):
         found = translation(translation_id)
-        if file not in TRANSLATION_FILES:
-            raise StudioError(404, "no such file")
-        path = studio.translations.folder(translation_id) / file
-        if not path.is_file():
-            raise StudioError(404, f"translation {translation_id} has no {file} yet")
-        headers = {"Cache-Control": "no-cache"}
-        if download:
-            direction = f"-{found['direction']}" if found["task"] == "cyclegan" else ""
-            headers["Content-Disposition"] = (f'attachment; filename="{found["name"]}-'
-                                              f'{found["task"] if file == "output.png" else "input"}{direction}.png"')
-        return FileResponse(path, media_type="image/png", headers=headers)
+        direction = f"-{found['direction']}" if found["task"] == "cyclegan" else ""
+        return record_file(studio.translations, translation_id, file, TRANSLATION_FILES,
+                           f'{found["name"]}-{found["task"] if file == "output.png" else "input"}{direction}.png'
+                           if download else None)
 
     # --- live updates (Server-Sent Events) ------------------------------------------------------------------------
     def open_stream() -> None:

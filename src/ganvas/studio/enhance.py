@@ -232,8 +232,7 @@ class Translations(ImageWork):
             text = str(err.args[0]).replace(str(folder / state["original"]), state["name"])
             err.args = (text.replace(str(folder / (state["mask"] or "mask")), "the mask"), *err.args[1:])
             raise
-        pixels = images.pixels[0]
-        output = Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
+        output = Image.fromarray(images.pixels[0])  # (H, W) for a grey image, else (H, W, C)
         output.save(folder / "output.png")
         self._update(translation_id, state="done", ended=time.time(), seconds=round(time.monotonic() - began, 3),
                      output_size=list(output.size), step=translator.info.step)

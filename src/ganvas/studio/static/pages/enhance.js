@@ -169,10 +169,7 @@ export async function show(page, [name], params) {
     uploadError.textContent = "";
     const params = { name: file.name, steps: stepsInput.value, class: classSelect.value };
     try {
-      const response = await fetch(runUrl(name, `/projections?${query(params)}`), { method: "POST", body: file,
-                                                                                   credentials: "same-origin" });
-      const body = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
-      if (!response.ok) throw new Error(body.error);
+      const body = await api(runUrl(name, `/projections?${query(params)}`), { method: "POST", body: file });
       history.prepend(el("span", { class: "muted", text: `${body.name}: queued` }));
       location.hash = `#/enhance/${encodeURIComponent(name)}?p=${body.id}`;
     } catch (error) {

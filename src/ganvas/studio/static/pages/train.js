@@ -108,12 +108,8 @@ function dataChoice(info, datasets, prefix, changed) {
       try {
         const params = new URLSearchParams({ name: file.name });
         if (upload) params.set("upload", upload.upload);
-        const response = await fetch(`/api/uploads?${params}`, { method: "POST", body: file,
-                                                                  credentials: "same-origin" });
-        const body = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
-        if (!response.ok) throw new Error(body.error);
-        upload = body;
-        for (const skipped of body.skipped) uploadErrors.append(el("li", { text: skipped.reason }));
+        upload = await api(`/api/uploads?${params}`, { method: "POST", body: file });
+        for (const skipped of upload.skipped) uploadErrors.append(el("li", { text: skipped.reason }));
       } catch (error) {
         uploadErrors.append(el("li", { class: "error-text", text: error.message }));
       }

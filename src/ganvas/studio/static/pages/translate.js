@@ -118,11 +118,11 @@ export async function show(page, name, params) {
 
   // Inpainting's mask goes first, as an upload set of one image (the uploads' checks); the image names it.
   async function uploadMask(file) {
-    const response = await fetch(`/api/uploads?${query({ name: file.name })}`, { method: "POST", body: file,
-                                                                                credentials: "same-origin" });
-    const body = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
-    if (!response.ok) throw new Error(`mask: ${body.error}`);
-    return body.upload;
+    try {
+      return (await api(`/api/uploads?${query({ name: file.name })}`, { method: "POST", body: file })).upload;
+    } catch (error) {
+      throw new Error(`mask: ${error.message}`);
+    }
   }
 
   async function send(file) {
@@ -131,10 +131,7 @@ export async function show(page, name, params) {
       const mask = maskInput.files?.[0] ? await uploadMask(maskInput.files[0]) : null;
       const params = { name: file.name, checkpoint: checkpointSelect.value, mask,
                        direction: info.directions.length > 1 ? directionSelect.value : null };
-      const response = await fetch(runUrl(name, `/translations?${query(params)}`), { method: "POST", body: file,
-                                                                                    credentials: "same-origin" });
-      const body = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
-      if (!response.ok) throw new Error(body.error);
+      const body = await api(runUrl(name, `/translations?${query(params)}`), { method: "POST", body: file });
       location.hash = `#/enhance/${encodeURIComponent(name)}?t=${body.id}`;
     } catch (error) {
       uploadError.textContent = error.message;
