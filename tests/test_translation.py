@@ -12,6 +12,7 @@ import ganvas.api
 from ganvas import checkpoint as ckpt
 from ganvas.config import PRESETS, preset_config
 from ganvas.errors import CheckpointError, DataError, GanvasError
+from ganvas.models import build_network
 from ganvas.models.unet import UNetGenerator
 from ganvas.noise import SampleNoise
 from ganvas.tiles import apply_tiled
@@ -214,16 +215,17 @@ def _checkpoint_tensors(run_dir):
     return latest.name, {role: loaded.weights(role) for role in loaded.networks}, loaded.training_state()
 
 
-@pytest.mark.parametrize("task", ["inpaint", "cyclegan"])
-def test_resumed_run_is_bit_identical_to_a_straight_run(task, folder, two_folders, tmp_path):
+@pytest.mark.parametrize("task, ema_decay", [("inpaint", 0.0), ("cyclegan", 0.0), ("cyclegan", 0.9)])
+def test_resumed_run_is_bit_identical_to_a_straight_run(task, ema_decay, folder, two_folders, tmp_path):
     sources = two_folders if task == "cyclegan" else (folder,)
-    straight = train(config_for(task, *sources, steps=6), tmp_path / "straight")
-    config = config_for(task, *sources, steps=3)
+    straight = train(config_for(task, *sources, steps=6, ema_decay=ema_decay), tmp_path / "straight")
+    config = config_for(task, *sources, steps=3, ema_decay=ema_decay)
     train(config, tmp_path / "resumed")
     train(config.replace(steps=6), tmp_path / "resumed", resume=True)
     name_a, weights_a, state_a = _checkpoint_tensors(straight.run_dir)
     name_b, weights_b, state_b = _checkpoint_tensors(tmp_path / "resumed")
     assert name_a == name_b == "step-00000006"
+    assert ("generator_a2b_ema" in weights_a) == bool(ema_decay)
     for role in weights_a:
         for key in weights_a[role]:
             assert torch.equal(weights_a[role][key], weights_b[role][key]), (role, key)
@@ -231,6 +233,29 @@ def test_resumed_run_is_bit_identical_to_a_straight_run(task, folder, two_folder
     assert set(state_a.buffers) == set(state_b.buffers) == ({"pool_a", "pool_b"} if task == "cyclegan" else set())
     for name in state_a.buffers:
         assert torch.equal(state_a.buffers[name], state_b.buffers[name])
+
+
+@pytest.mark.parametrize("task", ["upscale", "cyclegan"])
+def test_a_moving_average_of_each_generator_is_trained_saved_and_used_to_translate(task, folder, two_folders,
+                                                                                   tmp_path):
+    sources = two_folders if task == "cyclegan" else (folder,)
+    run = train(config_for(task, *sources, steps=4, ema_decay=0.9, holdout=0), tmp_path / "run")
+    checkpoint = ckpt.load_checkpoint(ckpt.resolve_checkpoint(run.run_dir))
+    generators = ["generator_a2b"] + (["generator_b2a"] if task == "cyclegan" else [])
+    discriminators = ["discriminator_b"] + (["discriminator_a"] if task == "cyclegan" else [])
+    assert set(checkpoint.networks) == {*generators, *discriminators, *(f"{role}_ema" for role in generators)}
+    translator = ganvas.load_translator(run.run_dir)
+    channels = checkpoint.networks["generator_a2b"]["args"]["in_channels"]
+    inputs = torch.rand(2, channels, SIZE, SIZE) * 2 - 1
+    for role in generators:
+        trained, average = (build_network(checkpoint.networks[r]) for r in (role, f"{role}_ema"))
+        trained.load_state_dict(checkpoint.weights(role))
+        average.load_state_dict(checkpoint.weights(f"{role}_ema"))
+        with torch.no_grad():
+            from_average, from_trained = average.eval()(inputs), trained.eval()(inputs)
+            loaded = translator.networks[role](inputs)
+        assert not torch.allclose(from_average, from_trained, atol=1e-4), f"{role}'s average did not lag behind it"
+        assert torch.equal(loaded, from_average), f"load_translator did not take {role}'s average"
 
 
 def test_a_run_writes_input_output_target_grids_and_quality(folder, tmp_path):
@@ -467,7 +492,7 @@ def test_noise_models_and_noise_options_are_refused_for_translation(folder):
     with pytest.raises(GanvasError, match="needs an image-to-image model"):
         TranslationGAN(data_config.replace(model="dcgan"), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="only for noise-to-image GANs"):
-        TranslationGAN(data_config.replace(ema_decay=0.99), data, torch.device("cpu"))
+        TranslationGAN(data_config.replace(r1_gamma=1.0), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="multiple of 16"):
         TranslationGAN(data_config.replace(size=24), data, torch.device("cpu"))
 

@@ -33,7 +33,8 @@ from ganvas.distributed import Processes
 from ganvas.losses import get_objective
 from ganvas.models import build_network, discriminate, generate, generate_in_batches, get_model, takes_option
 from ganvas.noise import SampleNoise
-from ganvas.regularizers import clip_weights_, gradient_penalty, instance_noise, r1_penalty, update_ema_
+from ganvas.regularizers import (clip_weights_, gradient_penalty, instance_noise, r1_penalty, update_ema_,
+                                 warmed_up_decay)
 
 # ADA: the images over which the augmentation probability may move all the way from 0 to 1. Karras et al. use 500k
 # for runs of millions of images; a 10-minute CPU run sees about 300k, so it moves five times faster here.
@@ -197,8 +198,7 @@ class GAN:
         with self._autocast():
             g_loss = self._generator_step(real, labels)
         if self.generator_ema is not None:
-            # Warm-up: early on the average would mostly remember the random initial weights.
-            update_ema_(self.generator_ema, self.generator, min(self.config.ema_decay, (step + 1) / (step + 10)))
+            update_ema_(self.generator_ema, self.generator, warmed_up_decay(self.config.ema_decay, step))
         stats = {name: torch.stack(values).mean() for name, values in d_stats.items()}
         if self.augment_p is not None:
             self._adapt_augmentation(stats["real_sign"], real.shape[0])

@@ -66,6 +66,12 @@ def instance_noise(images: Tensor, std: float, generator: SampleNoise | torch.Ge
     return images + std * noise
 
 
+def warmed_up_decay(decay: float, step: int) -> float:
+    """The moving average's decay at `step`: lower at first, so the average does not mostly remember the random
+    initial weights."""
+    return min(decay, (step + 1) / (step + 10))
+
+
 @torch.no_grad()
 def update_ema_(ema_module: nn.Module, module: nn.Module, decay: float) -> None:
     """ema ← decay·ema + (1 - decay)·param for each parameter, in place; buffers are copied as they are.

@@ -17,6 +17,7 @@ the image pools, so resuming is exact.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from ganvas.losses import get_objective
 from ganvas.metrics.quality import Judge
 from ganvas.models import build_network, get_model
 from ganvas.noise import SampleNoise
+from ganvas.regularizers import update_ema_, warmed_up_decay
 
 KIND = ckpt.IMAGE_TO_IMAGE
 FOLDER_TASKS = ("upscale", "colorize", "sketch", "inpaint")
@@ -52,7 +54,7 @@ POOL_SIZE = 50  # CycleGAN's history of generated images (Shrivastava et al. 201
 GRID_EXAMPLES = 16
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
 CANNY_THRESHOLDS = (0.1, 0.2)  # kornia's defaults, on images in [0, 1]
-NOT_FOR_TRANSLATION = ("ema_decay", "gp_weight", "r1_gamma", "clip_weights", "instance_noise", "compile",
+NOT_FOR_TRANSLATION = ("gp_weight", "r1_gamma", "clip_weights", "instance_noise", "compile",
                        "channels_last")
 
 
@@ -257,7 +259,9 @@ class TwoSamplers:
 
 def translation_recipes(config: TrainConfig, a_channels: int, b_channels: int) -> dict[str, dict[str, Any]]:
     """Each network role's recipe. pix2pix tasks: generator_a2b and discriminator_b (which sees G's input beside
-    its output); cyclegan adds generator_b2a and discriminator_a, each D seeing images of its own folder alone."""
+    its output); cyclegan adds generator_b2a and discriminator_a, each D seeing images of its own folder alone.
+    With `ema_decay`, each generator also has a moving average of its weights (averaged_role), which the run's
+    grids, measures and translations use."""
     width = config.width or DEFAULT_WIDTH
     residual = config.residual and config.task != "sketch"  # an edge map is no first draft of the image
     dropout = {"dropout": config.dropout} if config.dropout else {}  # recipes without it stay as they were
@@ -272,9 +276,19 @@ def translation_recipes(config: TrainConfig, a_channels: int, b_channels: int) -
                 "args": {"in_channels": c_in, "width": width, "spectral_norm": True}}
 
     if config.task != "cyclegan":
-        return {"generator_a2b": generator(a_channels, b_channels), "discriminator_b": discriminator(a_channels + b_channels)}
-    return {"generator_a2b": generator(a_channels, b_channels), "generator_b2a": generator(b_channels, a_channels),
-            "discriminator_a": discriminator(a_channels), "discriminator_b": discriminator(b_channels)}
+        trained = {"generator_a2b": generator(a_channels, b_channels),
+                   "discriminator_b": discriminator(a_channels + b_channels)}
+    else:
+        trained = {"generator_a2b": generator(a_channels, b_channels), "generator_b2a": generator(b_channels, a_channels),
+                   "discriminator_a": discriminator(a_channels), "discriminator_b": discriminator(b_channels)}
+    if not config.ema_decay:
+        return trained
+    return {**trained, **{averaged_role(role): trained[role] for role in trained if role.startswith("generator")}}
+
+
+def averaged_role(role: str) -> str:
+    """The role of the moving average of a generator's weights (the `ema_decay` option)."""
+    return f"{role}_ema"
 
 
 def check_translation_config(config: TrainConfig, processes: Processes) -> None:
@@ -334,11 +348,16 @@ class TranslationGAN:
         self.config, self.data, self.device, self.processes = config, data, device, processes
         self.cycle = config.task == "cyclegan"
         self.recipes = translation_recipes(config, data.a_channels, data.b_channels)
+        averages = {averaged_role(role) for role in self.recipes}
+        trained = {role: recipe for role, recipe in self.recipes.items() if role not in averages}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.nets = {role: build_network(recipe).to(device) for role, recipe in self.recipes.items()}
+            self.nets = {role: build_network(recipe).to(device) for role, recipe in trained.items()}
         if processes.distributed and device.type == "cuda":  # as GAN does: no CPU kernel for it (distributed.md)
             self.nets = {role: nn.SyncBatchNorm.convert_sync_batchnorm(net) for role, net in self.nets.items()}
+        # Each generator's moving average starts as its copy; `averages` maps the generator's role to it.
+        self.averages = {role: copy.deepcopy(self.nets[role]).eval() for role in trained
+                         if averaged_role(role) in self.recipes}
         self.opts = {role: make_optimizer(net, config.lr_g if role.startswith("generator") else config.lr_d,
                                           config, device) for role, net in self.nets.items()}
         self.objective = get_objective(config.loss, real_label=config.real_label)
@@ -368,7 +387,10 @@ class TranslationGAN:
 
     def train_step(self, step: int, next_batch: Callable[[int], Batch]) -> dict[str, torch.Tensor]:
         with self._dropout_seeded(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self._cycle_step(next_batch(0)) if self.cycle else self._pix2pix_step(next_batch(0))
+            stats = self._cycle_step(next_batch(0)) if self.cycle else self._pix2pix_step(next_batch(0))
+        for role, average in self.averages.items():
+            update_ema_(average, self.nets[role], warmed_up_decay(self.config.ema_decay, step))
+        return stats
 
     @contextlib.contextmanager
     def _dropout_seeded(self):
@@ -443,15 +465,19 @@ class TranslationGAN:
                 "d_accuracy": (accuracy_a + accuracy_b) / 2, "cycle_l1": cycle.detach() / 2,
                 "identity_l1": identity.detach() / 2}
 
+    def networks(self) -> dict[str, nn.Module]:
+        """Every network by its checkpoint role: the trained ones and the generators' moving averages."""
+        return {**self.nets, **{averaged_role(role): average for role, average in self.averages.items()}}
+
     def weights_are_finite(self) -> bool:
-        return all(torch.isfinite(p).all() for net in self.nets.values() for p in net.parameters())
+        return all(torch.isfinite(p).all() for net in self.networks().values() for p in net.parameters())
 
     # outputs
 
     @torch.no_grad()
     def translate(self, images: torch.Tensor, role: str = "generator_a2b", batch_size: int = 64) -> torch.Tensor:
-        """G's outputs for its inputs, in eval mode, on the CPU."""
-        g = self.nets[role]
+        """G's outputs for its inputs (its moving average's, if the run keeps one), in eval mode, on the CPU."""
+        g = self.averages.get(role, self.nets[role])
         was_training = g.training
         g.eval()
         out = in_batches(lambda batch: g(batch.to(self.device)).cpu(), images, batch_size)
@@ -485,7 +511,7 @@ class TranslationGAN:
                                   {name: pool.images for name, pool in self.pools.items() if pool.images is not None})
 
     def save(self, run_dir: Path, step: int, name: str | None = None, quality: dict | None = None) -> Path:
-        return ckpt.save_checkpoint(run_dir, step, KIND, self.nets, self.recipes, self.config.to_dict(),
+        return ckpt.save_checkpoint(run_dir, step, KIND, self.networks(), self.recipes, self.config.to_dict(),
                                     self.training_state(), name=name, quality=quality,
                                     processes=self.processes.world_size)
 
@@ -494,7 +520,7 @@ class TranslationGAN:
         if checkpoint.networks != self.recipes:
             raise GanvasError(f"checkpoint {checkpoint.path} holds other networks ({checkpoint.networks}) than this "
                               f"run's config builds ({self.recipes}); resume with the run's own config")
-        for role, net in self.nets.items():
+        for role, net in self.networks().items():
             ckpt.load_weights_into(net, checkpoint.weights(role), role, checkpoint.path)
         state = checkpoint.training_state()
         ckpt.check_training_state(state, self.opts, [{"noise": self.noise}], checkpoint.path)
@@ -612,14 +638,18 @@ DIRECTIONS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
 
 def load_translator_networks(target: str | Path, device: str = "cpu") -> tuple[dict[str, nn.Module], ckpt.Checkpoint]:
     """The generators of an image-to-image checkpoint (a checkpoint folder, a run folder's latest, or RUN:NAME),
-    in eval mode; recipes and weights checked (on the meta device) before anything is built for real."""
+    by direction's role, each its moving average where the run kept one, in eval mode; recipes and weights checked
+    (on the meta device) before anything is built for real."""
     from ganvas.sampling import build_checked
 
     checkpoint = ckpt.load_checkpoint(ckpt.resolve_checkpoint(target))
     if checkpoint.kind != KIND:
         raise GanvasError(f"{checkpoint.path} is a {checkpoint.kind} GAN, not an image translator: train one with "
                           f"{named('task')} (upscale, colorize, sketch, inpaint, paired or cyclegan)")
-    networks = {role: build_checked(checkpoint, role, device) for role in DIRECTIONS.values()
+    def stored(role: str) -> str:  # a generator's moving average, where the run kept one
+        return averaged_role(role) if averaged_role(role) in checkpoint.networks else role
+
+    networks = {role: build_checked(checkpoint, stored(role), device) for role in DIRECTIONS.values()
                 if role in checkpoint.networks}
     if "generator_a2b" not in networks:
         raise ckpt.CheckpointError(f"{checkpoint.path} has no generator_a2b; use another checkpoint")
