@@ -3,6 +3,9 @@
 Each check is a pure function returning a message (the alarm is on) or None.
 `AlarmBoard` reports an alarm once when it starts and once when it clears, so a
 long collapse is one line in the log, not one per evaluation.
+
+Advice names options by their keys (lr_g, augment), as config files and the Python API spell them, not as
+flags: an alarm reaches the terminal, a notebook and the studio as the same text.
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ def mode_collapse(generated: dict[str, float], real_floor: dict[str, float]) -> 
         return None
     return (f"mode collapse: samples cover {generated['class_coverage']:.0f} classes (real data "
             f"{real_floor['class_coverage']:.0f}) with diversity {diversity_ratio:.0%} of real data's; "
-            "try a stabler preset (`ganvas presets`), a lower --lr-g, or another --seed")
+            "try a stabler preset (`ganvas presets`), a lower lr_g (G's learning rate), or another seed")
 
 
 def thumbnail_collapse(generated: dict[str, float]) -> str | None:
     if generated["diversity"] >= THUMBNAIL_COLLAPSE_DIVERSITY:
         return None
     return (f"mode collapse: generated images are {generated['diversity']:.0%} as varied as the training images; "
-            "try more --augment, a lower --lr-g, or another --seed")
+            "try more augmentation (augment), a lower lr_g (G's learning rate), or another seed")
 
 
 def copying(generated: dict[str, float], real_floor: dict[str, float]) -> str | None:
@@ -44,7 +47,7 @@ def copying(generated: dict[str, float], real_floor: dict[str, float]) -> str | 
         return None
     return (f"G is copying: {generated['near_copies']:.0%} of generated images are near-copies of training images "
             f"(real images among themselves: {real_floor['near_copies']:.0%}); D has memorised the set: use "
-            "--augment translation,cutout,color, fewer steps, or more images")
+            "augment translation,cutout,color, fewer steps, or more images")
 
 
 def mode_dropping(generated: dict[str, float], real_floor: dict[str, float]) -> str | None:
@@ -52,7 +55,7 @@ def mode_dropping(generated: dict[str, float], real_floor: dict[str, float]) -> 
         return None
     return (f"mode dropping: only {generated['coverage']:.0%} of the training images have a generated image near "
             f"them (real images: {real_floor['coverage']:.0%}); parts of the set are not being drawn. Train longer, "
-            "or try --self-condition K or --ada-target 0.4 (docs/art.md)")
+            "or try self_condition K (clusters) or ada_target 0.4 (docs/art.md)")
 
 
 def discriminator_overpowering(history: list[dict[str, Any]]) -> str | None:
@@ -65,7 +68,7 @@ def discriminator_overpowering(history: list[dict[str, Any]]) -> str | None:
         return None
     return (f"D is overpowering G: it tells real from generated {accuracy:.0%} of the time while G's loss "
             f"climbed {first:.2f} -> {last:.2f} (steps {recent[0]['step']}-{recent[-1]['step']}); "
-            "try a lower --lr-d or a higher --lr-g")
+            "try a lower lr_d or a higher lr_g (D's and G's learning rates)")
 
 
 class AlarmBoard:
