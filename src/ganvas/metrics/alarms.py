@@ -47,7 +47,7 @@ def copying(generated: dict[str, float], real_floor: dict[str, float]) -> str | 
         return None
     return (f"G is copying: {generated['near_copies']:.0%} of generated images are near-copies of training images "
             f"(real images among themselves: {real_floor['near_copies']:.0%}); D has memorised the set: use "
-            "augment translation,cutout,color, fewer steps, or more images")
+            "more augmentation (augment translation,cutout,color), fewer steps, or more images")
 
 
 def mode_dropping(generated: dict[str, float], real_floor: dict[str, float]) -> str | None:
@@ -55,7 +55,7 @@ def mode_dropping(generated: dict[str, float], real_floor: dict[str, float]) -> 
         return None
     return (f"mode dropping: only {generated['coverage']:.0%} of the training images have a generated image near "
             f"them (real images: {real_floor['coverage']:.0%}); parts of the set are not being drawn. Train longer, "
-            "or try self_condition K (clusters) or ada_target 0.4 (docs/art.md)")
+            "or try self-conditioning on K clusters (self_condition) or adaptive augmentation (ada_target 0.4; docs/art.md)")
 
 
 def discriminator_overpowering(history: list[dict[str, Any]]) -> str | None:
