@@ -55,7 +55,8 @@ def mode_dropping(generated: dict[str, float], real_floor: dict[str, float]) -> 
         return None
     return (f"mode dropping: only {generated['coverage']:.0%} of the training images have a generated image near "
             f"them (real images: {real_floor['coverage']:.0%}); parts of the set are not being drawn. Train longer, "
-            "or try self-conditioning on K clusters (self_condition) or adaptive augmentation (ada_target 0.4; docs/art.md)")
+            "or try self-conditioning on K clusters (self_condition) or adaptive augmentation (ada_target 0.4; "
+            "docs/art.md)")
 
 
 def discriminator_overpowering(history: list[dict[str, Any]]) -> str | None:
