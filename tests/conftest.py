@@ -84,3 +84,14 @@ def tiny_config(mnist_dir):
 
     return preset_config("seed", data_dir=str(mnist_dir), split="test", batch_size=16, steps=8, log_every=2,
                          sample_every=4, checkpoint_every=4)
+
+
+@pytest.fixture(scope="session")
+def format1(tmp_path_factory, one_thread):
+    """A format-1 checkpoint and the same run in today's format, built once (tests/format1.py): read them in place,
+    copy them to change them."""
+    from format1 import build_format1_run
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GANVAS_HOME", str(tmp_path_factory.mktemp("format1-ganvas-home")))
+        return build_format1_run(tmp_path_factory.mktemp("format1"), tmp_path_factory.mktemp("format1-today") / "run")

@@ -38,7 +38,6 @@ from conftest import digit_like_images, write_mnist_split
 SEED = 20261201
 MUTANTS = 400
 SECONDS_PER_MUTANT = 10  # far more than any takes; beyond it the mutant counts as a hang
-FORMAT1 = Path(__file__).parent / "fixtures" / "format1" / "run" / "checkpoints" / "step-00000004"
 MARKER = "ganvas-fuzz-code-ran"
 
 WEIRD = [None, True, False, 0, -1, -7, 1.5, -0.0, 2 ** 31, 2 ** 62, 10 ** 30, 1e308, float("nan"), float("inf"), "",
@@ -62,10 +61,10 @@ class Payload:
 # --- the corpus: real checkpoints of three kinds ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """Three checkpoints: a format-2 class-conditional DCGAN with an EMA generator, trained here; the format-1
-    fixture (a conditional RGB DCGAN with EMA); and a small unconditional MLP. The first two come with the GAN their
-    run builds, to resume them."""
+def corpus(tmp_path_factory, format1):
+    """Three checkpoints: a format-2 class-conditional DCGAN with an EMA generator, trained here; a format-1 one
+    (tests/format1.py: a conditional RGB DCGAN with EMA); and a small unconditional MLP. The first two come with the
+    GAN their run builds, to resume them."""
     root = tmp_path_factory.mktemp("corpus")
     pixels, labels = digit_like_images(64)
     data = write_mnist_split(root / "mnist", pixels, labels, "test")
@@ -74,7 +73,7 @@ def corpus(tmp_path_factory):
                            sample_every=2, checkpoint_every=2, eval_every=0)
     conditional = train(config, root / "run").checkpoint
 
-    format1_config = load_config(FORMAT1.parents[1])
+    format1_config = load_config(format1.run)
 
     generator = build_generator("mlp", image_shape=(1, 8, 8), z_dim=8, hidden=(16,))
     discriminator = build_discriminator("mlp", image_shape=(1, 8, 8), hidden=(16,))
@@ -92,7 +91,7 @@ def corpus(tmp_path_factory):
         {"name": "dcgan-cond", "path": conditional,
          "gan": lambda: GAN(config, (1, 28, 28), torch.device("cpu"), num_classes=10), "shape": (1, 28, 28),
          "classes": 10},
-        {"name": "format-1", "path": FORMAT1,
+        {"name": "format-1", "path": format1.checkpoint,
          "gan": lambda: GAN(format1_config, (3, 16, 16), torch.device("cpu"), num_classes=2), "shape": (3, 16, 16),
          "classes": 2},
         {"name": "small-mlp", "path": small, "gan": None},

@@ -20,7 +20,6 @@ from ganvas.models import build_generator, generate, get_model, is_conditional, 
 
 onnxruntime = pytest.importorskip("onnxruntime")  # in the `onnx` extra, which scripts/setup.sh installs
 
-FIXTURE_RUN = Path(__file__).parent / "fixtures" / "format1" / "run"  # tiny dcgan-cond run with EMA weights
 Z_DIM = 8
 NUM_CLASSES = 3
 TOLERANCE = 1e-4  # max |onnxruntime - PyTorch| over all pixels
@@ -131,10 +130,11 @@ def test_every_model_exports_and_matches_pytorch(name, tmp_path):
     assert os.listdir(tmp_path) == [f"{name}.onnx"]  # no temporary file left
 
 
-def test_export_checkpoint_uses_the_runs_ema_generator_and_names_the_file_after_the_run(tmp_path, monkeypatch):
+def test_export_checkpoint_uses_the_runs_ema_generator_and_names_the_file_after_the_run(format1, tmp_path,
+                                                                                       monkeypatch):
     from ganvas.sampling import load_generator
 
-    run = shutil.copytree(FIXTURE_RUN, tmp_path / "my-run")
+    run = shutil.copytree(format1.run, tmp_path / "my-run")  # a tiny format-1 dcgan-cond run with EMA weights
     monkeypatch.chdir(tmp_path)
     path = export_checkpoint(run)
     assert path.resolve() == (tmp_path / "my-run.onnx").resolve()
@@ -155,14 +155,14 @@ def test_export_checkpoint_uses_the_runs_ema_generator_and_names_the_file_after_
     labels = balanced_labels(8, 2).numpy()
     (images,) = session(path).run(["images"], {"z": z, "class": labels})
     pixels = np.round((np.clip(images, -1, 1) + 1) * 127.5).astype(np.uint8).transpose(0, 2, 3, 1)
-    sampled = np.load(FIXTURE_RUN.parent / "samples-seed0.npy")
+    sampled = format1.samples  # what `ganvas sample --n 8 --seed 0` gives for the same run
     assert np.abs(pixels.astype(int) - sampled).max() <= 1  # a float difference may cross a rounding boundary
     assert (pixels == sampled).mean() > 0.99
 
 
 
-def test_export_checkpoint_takes_a_named_checkpoint_and_an_output_path(tmp_path, monkeypatch):
-    run = shutil.copytree(FIXTURE_RUN, tmp_path / "my-run")
+def test_export_checkpoint_takes_a_named_checkpoint_and_an_output_path(format1, tmp_path, monkeypatch):
+    run = shutil.copytree(format1.run, tmp_path / "my-run")
     calls = []
     monkeypatch.setattr("ganvas.export.export_onnx", lambda generator, path, metadata: calls.append(path) or path)
     assert export_checkpoint(f"{run}:step-00000004", out=tmp_path / "g.onnx") == tmp_path / "g.onnx"
@@ -171,9 +171,9 @@ def test_export_checkpoint_takes_a_named_checkpoint_and_an_output_path(tmp_path,
     assert calls == [tmp_path / "g.onnx", Path("my-run.onnx")]
 
 
-def test_export_checkpoint_refuses_unknown_formats(tmp_path):
+def test_export_checkpoint_refuses_unknown_formats(format1, tmp_path):
     with pytest.raises(GanvasError, match="unknown export format 'tflite'; choose one of: onnx"):
-        export_checkpoint(FIXTURE_RUN, tmp_path / "g.tflite", format="tflite")
+        export_checkpoint(format1.run, tmp_path / "g.tflite", format="tflite")
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
@@ -196,12 +196,12 @@ def test_the_output_folder_is_made_on_demand(tmp_path):
 
 
 @pytest.mark.parametrize("package", ["onnx", "onnxscript"])
-def test_a_missing_extra_says_how_to_install_it(package, tmp_path, monkeypatch):
+def test_a_missing_extra_says_how_to_install_it(package, format1, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, package, None)  # makes `import package` fail
     with pytest.raises(GanvasError, match=rf"{package}.*pip install 'ganvas\[onnx\]'"):
         export_onnx(small_generator("mlp"), tmp_path / "g.onnx", metadata={})
     with pytest.raises(GanvasError, match=r"pip install 'ganvas\[onnx\]'"):
-        export_checkpoint(FIXTURE_RUN, tmp_path / "g.onnx")
+        export_checkpoint(format1.run, tmp_path / "g.onnx")
     assert os.listdir(tmp_path) == []
 
 

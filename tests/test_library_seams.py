@@ -22,9 +22,6 @@ from ganvas.files import atomic_directory, atomic_write_bytes, atomic_write_text
 from ganvas.gan import GAN
 from ganvas.losses import objective_names
 
-FORMAT1 = Path(__file__).parent / "fixtures" / "format1"
-
-
 # --- options ----------------------------------------------------------------------------------------------------
 
 def train_parser():
@@ -92,17 +89,16 @@ def test_format_2_stores_networks_optimizers_and_rng_by_role(tiny_config, tmp_pa
 
 
 @pytest.fixture
-def format1_run(tmp_path, monkeypatch):
-    shutil.copytree(FORMAT1, tmp_path / "format1")
+def format1_run(format1, tmp_path, monkeypatch):
+    """A copy of the format-1 run (tests/format1.py), from a working folder where its config finds its images."""
+    shutil.copytree(format1.root, tmp_path / "format1")
     monkeypatch.chdir(tmp_path / "format1")  # the run's config names its images folder relative to here
     return Path("run")
 
 
-def test_a_format_1_checkpoint_samples_as_it_did(format1_run):
-    expected = np.load(FORMAT1 / "samples-seed0.npy")
+def test_a_format_1_checkpoint_samples_as_its_run_does(format1, format1_run):
     pixels = ganvas.load(format1_run).sample(8, seed=0).pixels
-    assert pixels.shape == expected.shape
-    assert np.abs(pixels.astype(int) - expected).max() <= 1, "same images, up to float rounding of another CPU"
+    assert np.array_equal(pixels, format1.samples), "the same images as the same run in today's format"
     checkpoint = ckpt.load_checkpoint(ckpt.resolve_checkpoint(format1_run))
     assert checkpoint.format_version == 1 and set(checkpoint.networks) == {"generator", "discriminator",
                                                                              "generator_ema"}
@@ -116,25 +112,24 @@ def test_a_format_1_checkpoint_samples_as_it_did(format1_run):
     assert len(state.rng) == 1 and torch.equal(state.rng[0]["noise"], raw["noise_rng"])
 
 
-def test_a_format_1_run_resumes_as_its_format_2_copy_does(format1_run):
-    """The upgrade loses nothing: resuming the format-1 files and a format-2 copy of the same state train alike.
-    (Resuming a format-2 run equals a straight run: test_trainer.) The fixture was trained on another thread count,
-    so it is not compared with a straight run made here."""
+def test_a_format_1_run_resumes_as_its_run_in_todays_format_does(format1, format1_run):
+    """The upgrade loses nothing: resuming the format-1 files and the same run as today's code wrote it train alike.
+    Both resume with the format-1 run's config (0.1.0's config.json)."""
     from ganvas.config import load_config
     from ganvas.trainer import train
 
     config = load_config(format1_run).replace(steps=6)
-    shutil.copytree(format1_run, "copy")
-    gan = GAN(config, (3, 16, 16), torch.device("cpu"), num_classes=2)
-    gan.restore(ckpt.load_checkpoint(ckpt.resolve_checkpoint("copy")))
-    shutil.rmtree(ckpt.resolve_checkpoint("copy"))
-    gan.save(Path("copy"), 4)
+    shutil.copytree(format1_run, "today")  # its config.json, with today's checkpoint in place of the format-1 one
+    checkpoint = ckpt.resolve_checkpoint("today")
+    shutil.rmtree(checkpoint)
+    shutil.copytree(ckpt.resolve_checkpoint(format1.today), checkpoint)
     from_format_1 = train(config, format1_run, resume=True, device="cpu")
-    from_format_2 = train(config, Path("copy"), resume=True, device="cpu")
+    from_format_2 = train(config, Path("today"), resume=True, device="cpu")
+    assert from_format_1.step == from_format_2.step == 6
     for role in ("generator", "discriminator", "generator_ema"):
         a = load_file(ckpt.weights_path(from_format_1.checkpoint, role))
         b = load_file(ckpt.weights_path(from_format_2.checkpoint, role))
-        assert all(torch.equal(a[k], b[k]) for k in a), role
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), role
     assert json.loads((from_format_1.checkpoint / ckpt.META_FILE).read_text())["format_version"] == 2
 
 
