@@ -142,7 +142,7 @@ export function recordProgress(id, unit) {
     bar.value = state.done || 0;
     cancel.hidden = !active;
     cancel.disabled = cancelling;
-    if (state.state === "done") text.textContent = `done: ${count(state.total)}`;
+    if (state.state === "done") text.textContent = state.total ? `done: ${count(state.total)}` : "done";
     else if (state.state === "cancelled") {
       text.textContent = state.done ? `cancelled after ${unit} ${fmt(state.done)} of ${fmt(state.total)}: nothing ` +
                                       "was kept" : "cancelled before it started: nothing was kept";

@@ -145,6 +145,7 @@ export async function show(page, [name], params) {
     if (state.state === "failed" || state.state === "cancelled") {
       uploadError.textContent = state.error || "";
       result.hidden = true;
+      await refreshHistory();
       return;
     }
     if (state.state !== "done") {
