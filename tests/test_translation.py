@@ -304,7 +304,7 @@ def test_tiled_inference_reports_every_tile_in_order_with_the_total():
     image = torch.rand(1, 3, 100, 88) * 2 - 1
     out = apply_tiled(network, image, network.multiple, tile=32, overlap=8,
                       on_step=lambda done, total: events.append(("step", done, total)))
-    # 100 and 88 pixels (padded to 100 and 88) in 32-pixel tiles 24 apart: 4 rows of 4 columns
+    # 100x88 pixels (multiples of 4: no padding) in 32-pixel tiles 24 apart: 4 rows of 4 columns
     total = 16
     assert events == [event for done in range(1, total + 1) for event in (("tile", (32, 32)), ("step", done, total))]
     assert torch.equal(out, apply_tiled(network, image, network.multiple, tile=32, overlap=8))  # the same result
