@@ -26,7 +26,8 @@ from ganvas.studio.cache import GeneratorCache  # noqa: E402
 from ganvas.studio.jobs import JobQueue  # noqa: E402
 from ganvas.studio.server import access_token  # noqa: E402
 from ganvas.studio.uploads import Limits  # noqa: E402
-from test_studio_support import fixture_runs, stand_in_digits, translator_run, wait_for  # noqa: E402
+from test_studio_support import (fixture_runs, held_after_first_pass, stand_in_digits, translator_run,  # noqa: E402
+                                 wait_for)
 
 ORIGIN = {"Origin": "http://127.0.0.1"}
 SECRET = "top-secret-outside-the-jail"
@@ -754,6 +755,28 @@ def test_an_unfinished_projection_or_translation_is_failed_on_restart(tmp_path, 
 
 # --- enhance: translation -----------------------------------------------------------------------------------------
 
+def test_a_running_projection_can_be_cancelled_and_keeps_no_result(fresh):
+    target = fresh.get("/api/runs/digits/image.png?seed=5&class=3&scale=1").content
+    generator = fresh.studio.generator("digits", "latest")
+    with held_after_first_pass(generator.network) as (gate, passes):
+        pid = project(fresh, target).json()["id"]
+        wait_for(lambda: passes, 30, what="the projection to start")
+        asked = post(fresh, f"/api/projections/{pid}/cancel").json()
+        assert asked["state"] == "running" and asked["cancelling"] is True and asked["done"] == 0
+        gate.set()
+        state = finished_or_cancelled(fresh, f"/api/projections/{pid}")
+    assert state["state"] == "cancelled" and state["done"] == 1 and state["error"] is None, state  # its first step
+    assert not [path.name for path in fresh.studio.projector.folder(pid).glob("projection*")]
+    assert_refused(fresh.get(f"/api/projections/{pid}/files/projection.png"), 404)
+    assert "not done" in fresh.get(f"/api/projections/{pid}/variations.png").json()["error"]
+    assert finished(fresh, project(fresh, target).json()["id"])["state"] == "done"  # the next one runs
+
+
+def finished_or_cancelled(client, url: str) -> dict:
+    return wait_for(lambda: (s := client.get(url).json())["state"] in ("done", "failed", "cancelled") and s, 60,
+                    what=url)
+
+
 @pytest.fixture(scope="module")
 def translating(tmp_path_factory):
     """A studio with the fixture runs and three tiny translator runs: upscale, inpaint and cyclegan."""
@@ -901,3 +924,39 @@ def test_a_noise_to_image_run_still_projects_beside_translations(translating):
     projection = finished(translating, project(translating, target).json()["id"])
     assert projection["state"] == "done" and "PSNR" in projection["summary"]
     assert translated(translating, translation)["state"] == "done"
+
+
+def test_a_tiled_translation_reports_its_tiles_and_cancels_between_them(translating, monkeypatch):
+    client = translating
+    monkeypatch.setattr(client.studio.translations, "tiling", {"tile": 64, "overlap": 16})
+    translator = client.studio.translator("upscale", "latest")
+    image = rgba_png(40, 40)  # 160x160 after x4 bicubic: 3x3 tiles of 64, 48 apart
+    url = lambda tid, rest="": f"/api/translations/{tid}{rest}"  # noqa: E731
+    with held_after_first_pass(translator.networks["generator_a2b"]) as (gate, passes):
+        running = translate(client, image).json()
+        assert running["done"] == 0 and running["total"] is None
+        state = wait_for(lambda: (s := client.get(url(running["id"])).json())["done"] and s, 30, what="a tile")
+        assert state["state"] == "running" and (state["done"], state["total"]) == (1, 9)
+        waiting = translate(client, image).json()["id"]  # queued behind it: cancelled at once
+        assert post(client, url(waiting, "/cancel")).json()["state"] == "cancelled"
+        asked = post(client, url(running["id"], "/cancel")).json()
+        assert asked["state"] == "running" and asked["cancelling"] is True
+        assert len(passes) == 2  # the second tile waits
+        gate.set()
+        state = finished_or_cancelled(client, url(running["id"]))
+    assert state["state"] == "cancelled" and state["error"] is None and "output_size" not in state, state
+    assert (state["done"], state["total"], len(passes)) == (2, 9, 2)  # the second tile ended, no third began
+    folder = client.studio.translations.folder(running["id"])
+    assert not (folder / "output.png").exists()
+    assert_refused(client.get(url(running["id"], "/files/output.png")), 404)
+    assert client.get(url(waiting)).json()["state"] == "cancelled"
+    assert not (client.studio.translations.folder(waiting) / "input.png").exists()  # it never ran
+    done = translated(client, translate(client, image).json()["id"])  # the next one runs, all its tiles
+    assert done["state"] == "done" and done["done"] == done["total"] == 9
+    assert post(client, url(done["id"], "/cancel")).json()["state"] == "done"  # an ended one is left as it is
+    assert client.get(url(done["id"], "/files/output.png")).status_code == 200
+    listed = {item["id"]: item["state"] for item in client.get("/api/runs/upscale/translations").json()["translations"]}
+    assert (listed[running["id"]], listed[waiting]) == ("cancelled", "cancelled")
+    assert_refused(post(client, url("0123456789ab", "/cancel")), 404)
+    assert_refused(post(client, url("nope", "/cancel")), 404)
+    assert_refused(client.post(url(done["id"], "/cancel")), 403)  # no origin

@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from test_studio_support import (StudioProcess, fixture_runs, stand_in_digits, stop_studio_training,
-                                 translator_run, wait_for)
+from test_studio_support import (StudioProcess, fixture_runs, held_after_first_pass, stand_in_digits,
+                                 stop_studio_training, translator_run, wait_for)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium reaches out to the network on its own.
@@ -77,17 +79,42 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, studio, tmp_path):
-    context = browser.new_context(viewport={"width": 1200, "height": 800}, base_url=studio.url)
+@contextmanager
+def opened(browser, url: str, shots: Path):
+    """A tab on the studio at `url`, its screenshots kept in `shots`."""
+    context = browser.new_context(viewport={"width": 1200, "height": 800}, base_url=url)
     tab = context.new_page()
     tab.set_default_timeout(30_000)
     errors = []
     tab.on("pageerror", lambda error: errors.append(str(error)))
-    tab.shots = tmp_path
+    tab.shots = shots
     yield tab
     context.close()
     assert not errors, errors  # no uncaught script error on any page
+
+
+@pytest.fixture
+def page(browser, studio, tmp_path):
+    with opened(browser, studio.url, tmp_path) as tab:
+        yield tab
+
+
+@contextmanager
+def served(app):
+    """The studio app served by uvicorn in a thread of this process on 127.0.0.1, so a test can reach into it (here:
+    hold a translation half-way); yields its URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False,
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, name="studio-under-test", daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 30, every=0.05, what="the studio to start")
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 def loaded(page, selector: str) -> None:
@@ -283,3 +310,36 @@ def test_the_train_page_offers_translation_tasks_and_shows_their_checks(page):
     assert page.evaluate("() => location.hash") == "#/train"  # nothing started
     page.select_option("#preset", "mnist")
     assert page.locator("fieldset.data-b").is_hidden() and page.locator('label[for="data-dataset"]').is_visible()
+
+
+def test_enhance_shows_a_translations_tiles_and_cancels_it(browser, tmp_path):
+    from ganvas.studio import create_app
+
+    runs = tmp_path / "runs"
+    translator_run(runs, "upscale")
+    app = create_app(runs, poll_s=0.1)
+    studio = app.state.studio
+    studio.translations.tiling = {"tile": 64, "overlap": 16}  # 40x40, 160x160 after x4 bicubic: 3x3 tiles
+    network = studio.translator("upscale", "latest").networks["generator_a2b"]
+    with served(app) as url, opened(browser, url, tmp_path) as page, held_after_first_pass(network) as (gate, _):
+        page.goto("/#/enhance/upscale")
+        page.wait_for_selector(".page-head >> text=upscale translator")
+        assert page.locator("#enhance-progress").is_hidden()  # nothing to follow yet
+        page.set_input_files("#enhance-file", files=[{"name": "mine.png", "mimeType": "image/png",
+                                                      "buffer": smiley(40)}])
+        text = page.locator("#enhance-progress-text")
+        wait_for(lambda: text.inner_text() == "running: tile 1 of 9", 30, what="the first tile")
+        assert page.evaluate("() => ['value', 'max'].map((k) => document.querySelector('#enhance-progress')[k])"
+                             ) == [1, 9]
+        cancel = page.locator("#enhance-progress-cancel")
+        assert cancel.is_visible() and cancel.is_enabled()
+        screenshot(page, "enhance-translate-progress", page.shots)
+        cancel.click()
+        wait_for(lambda: "cancelling" in text.inner_text(), 30, what="the cancel to be asked")
+        assert cancel.is_disabled()
+        gate.set()  # the second tile ends; the cancel stops the translation before the third
+        page.wait_for_selector('main[data-translation="cancelled"]')
+        assert text.inner_text() == "cancelled after tile 2 of 9: nothing was kept"
+        assert page.inner_text("#enhance-status") == "mine: cancelled"
+        assert cancel.is_hidden() and page.locator("section.result").is_hidden()
+        assert "cancelled" in page.locator(".history a[data-translation]").first.inner_text()

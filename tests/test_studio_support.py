@@ -159,6 +159,26 @@ class StudioProcess:
                 self.process.wait()
 
 
+@contextmanager
+def held_after_first_pass(network):
+    """Every pass of `network` after its first waits until the test sets the yielded event (at most 60 s): work done a
+    tile or a step at a time can be watched, and cancelled, half-way. Yields (the event, a list with an item per
+    pass begun)."""
+    gate, passes = threading.Event(), []
+
+    def hold(_module, _inputs) -> None:
+        passes.append(len(passes) + 1)
+        if len(passes) > 1:
+            gate.wait(60)
+
+    handle = network.register_forward_pre_hook(hold)
+    try:
+        yield gate, passes
+    finally:
+        gate.set()
+        handle.remove()
+
+
 def wait_for(condition, timeout: float = 60, every: float = 0.2, what: str = "condition"):
     """Poll `condition` until it returns something true; that value, or AssertionError after `timeout` s."""
     deadline = time.monotonic() + timeout

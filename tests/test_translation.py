@@ -311,6 +311,49 @@ def test_tiled_inference_equals_whole_image_inference_away_from_the_seams():
     assert (tiled - whole).abs().max() < 0.5  # and nowhere far off: the seams are blended
 
 
+class Interrupt(Exception):
+    """What a test's progress callback raises to stop a tiled pass."""
+
+
+def counting_network(events: list) -> torch.nn.Module:
+    """A small U-Net that notes each tile it is given in `events`."""
+    torch.manual_seed(0)
+    network = UNetGenerator(3, 3, width=4, depth=2).eval()
+    network.register_forward_pre_hook(lambda _module, inputs: events.append(("tile", tuple(inputs[0].shape[-2:]))))
+    return network
+
+
+def test_tiled_inference_reports_every_tile_in_order_with_the_total():
+    events = []
+    network = counting_network(events)
+    image = torch.rand(1, 3, 100, 88) * 2 - 1
+    out = apply_tiled(network, image, network.multiple, tile=32, overlap=8,
+                      on_step=lambda done, total: events.append(("step", done, total)))
+    # 100x88 pixels (multiples of 4: no padding) in 32-pixel tiles 24 apart: 4 rows of 4 columns
+    total = 16
+    assert events == [event for done in range(1, total + 1) for event in (("tile", (32, 32)), ("step", done, total))]
+    assert torch.equal(out, apply_tiled(network, image, network.multiple, tile=32, overlap=8))  # the same result
+    events.clear()
+    apply_tiled(network, image[..., :20, :20], network.multiple, tile=32, overlap=8,
+                on_step=lambda done, total: events.append(("step", done, total)))
+    assert events == [("tile", (20, 20)), ("step", 1, 1)]  # an image within one tile is one step
+
+
+def test_an_exception_from_the_progress_callback_stops_tiling_before_the_next_tile():
+    events = []
+    network = counting_network(events)
+
+    def stop_after_the_second(done: int, total: int) -> None:
+        events.append(("step", done, total))
+        if done == 2:
+            raise Interrupt("enough")
+
+    with pytest.raises(Interrupt, match="enough"):
+        apply_tiled(network, torch.zeros(1, 3, 100, 88), network.multiple, tile=32, overlap=8,
+                    on_step=stop_after_the_second)
+    assert events == [("tile", (32, 32)), ("step", 1, 16), ("tile", (32, 32)), ("step", 2, 16)]
+
+
 def test_enhance_upscales_four_times_and_keeps_transparency(folder, tmp_path):
     run = _trained(tmp_path, "upscale", folder)
     translator = ganvas.load_translator(run)
@@ -324,6 +367,28 @@ def test_enhance_upscales_four_times_and_keeps_transparency(folder, tmp_path):
     assert translator.enhance(large, tile=128, overlap=32).tensor.shape == (1, 4, 384, 384)
     written = translator.enhance_files([source], tmp_path / "out")
     assert [p.name for p in written] == ["small.png"] and Image.open(written[0]).size == (80, 80)
+
+
+def test_enhance_reports_its_tiles_and_a_callbacks_exception_stops_it_unchanged(folder, tmp_path):
+    translator = ganvas.load_translator(_trained(tmp_path, "upscale", folder))
+    source = tmp_path / "source.png"
+    Image.fromarray(picture(3, 4, side=24), "RGBA").save(source)  # 96x96 after x4 bicubic: 3x3 tiles of 48, 32 apart
+    seen = []
+    whole = translator.enhance(source, tile=48, overlap=16, on_step=lambda done, total: seen.append((done, total)))
+    assert seen == [(done, 9) for done in range(1, 10)]
+    assert torch.equal(whole.tensor, translator.enhance(source, tile=48, overlap=16).tensor)
+    seen.clear()
+    translator.enhance(source, on_step=lambda *step: seen.append(step))
+    assert seen == [(1, 1)]  # within the default 256-pixel tile
+
+    def cancel(done: int, total: int) -> None:
+        seen.append((done, total))
+        raise GanvasError("cancelled by the test")
+
+    seen.clear()
+    with pytest.raises(GanvasError) as raised:  # as it was raised: not reworded with the file's name
+        translator.enhance(source, tile=48, overlap=16, on_step=cancel)
+    assert str(raised.value) == "cancelled by the test" and seen == [(1, 9)]
 
 
 def test_enhance_cli_and_both_directions_of_a_cyclegan(two_folders, tmp_path, capsys):

@@ -649,12 +649,16 @@ class Translator:
         return self.networks[DIRECTIONS[direction]]
 
     def enhance(self, source: Any, direction: str = "a2b", mask: Any = None, tile: int = 256,
-                overlap: int = 64) -> Images:
+                overlap: int = 64, on_step: Callable[[int, int], None] | None = None) -> Images:
         """One image translated: a file path, or a tensor (C, H, W) or (1, C, H, W) in [-1, 1] with the channels the
         run trained on. Any size: large images go through in overlapping tiles (tile, overlap: in pixels of G's
         input), blended without seams. upscale makes an image 4 times larger; inpaint fills `mask`'s light pixels
-        (a file or a (H, W) bool tensor), or else the transparent ones."""
-        from ganvas.tiles import apply_tiled
+        (a file or a (H, W) bool tensor), or else the transparent ones.
+
+        on_step(done, total) reports progress, as Generator.project's does: it is called after each tile (once,
+        with (1, 1), for an image that fits in one tile). An exception it raises stops the translation before the
+        next tile and propagates as it is, with no result: how a front end cancels one."""
+        from ganvas.tiles import apply_tiled, check_tiling
         from ganvas.translation import enhance_input, read_for, read_mask
 
         network = self._network(direction)
@@ -672,10 +676,11 @@ class Translator:
             mask = read_mask(mask)
         prepared = enhance_input(self.info.task, image.float(), mask)
         try:
-            return Images(apply_tiled(network, prepared, network.multiple, tile, overlap))
+            check_tiling(prepared, network.multiple, tile, overlap)
         except GanvasError as err:
             raise GanvasError(f"{source if not isinstance(source, torch.Tensor) else 'the image'}: {err.args[0]}"
                               + (" after x4 bicubic enlargement" if self.info.task == "upscale" else "")) from None
+        return Images(apply_tiled(network, prepared, network.multiple, tile, overlap, on_step))
 
     def _source_channels(self, direction: str) -> int:
         """The channels of the images a direction takes: those the run's targets (A's, for b2a B's) had."""

@@ -853,6 +853,11 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
             headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
         return FileResponse(path, media_type=RECORD_MEDIA_TYPES[path.suffix], headers=headers)
 
+    @app.post("/api/projections/{projection_id}/cancel")
+    def cancel_projection(projection_id: str):
+        projection(projection_id)
+        return studio.projector.cancel(projection_id)
+
     @app.get("/api/projections/{projection_id}/files/{file}")
     def projection_file(projection_id: str, file: str, download: bool = False):
         found = projection(projection_id)
@@ -954,6 +959,11 @@ def create_app(runs: str | Path = "runs", data_roots: list[str | Path] = (), *, 
     @app.get("/api/translations/{translation_id}")
     def translation_state(translation_id: str):
         return translation(translation_id)
+
+    @app.post("/api/translations/{translation_id}/cancel")
+    def cancel_translation(translation_id: str):
+        translation(translation_id)
+        return studio.translations.cancel(translation_id)
 
     @app.get("/api/translations/{translation_id}/files/{file}")
     def translation_file(translation_id: str, file: str, download: bool = False):

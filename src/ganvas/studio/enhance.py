@@ -10,14 +10,18 @@ made from the latent file, through Generator.variations/blend/render, which chec
 generator.
 
 Each translation is a folder RUNS/.studio/translations/<id>/ with state.json (run, checkpoint, task, direction,
-state, sizes, seconds), the upload (original.<ext>) and its mask for inpainting (mask.<ext>, optional), and once
-done input.png (the upload as a PNG a browser shows) and output.png (the translator's result, full size).
-Translations run in a thread rather than in the request, as projections do: a small image takes a fraction of a
-second, but the presets' U-Net makes about half a megapixel a second on one CPU thread (2.1 s for a 1024x1024
-result, measured on the shared 2-core development machine), so a result at the 16.7-megapixel limit takes half a
-minute, too long to hold a request; the page polls the record's state meanwhile.
+state, progress in tiles, sizes, seconds), the upload (original.<ext>) and its mask for inpainting (mask.<ext>,
+optional), and once done input.png (the upload as a PNG a browser shows) and output.png (the translator's result,
+full size). Translations run in a thread rather than in the request, as projections do: a small image takes a
+fraction of a second, but the presets' U-Net makes about half a megapixel a second on one CPU thread (2.1 s for a
+1024x1024 result, measured on the shared 2-core development machine), so a result at the 16.7-megapixel limit
+takes half a minute, too long to hold a request; the page polls the record's state meanwhile.
 
-A studio started again finds the finished records; one that was still queued or running is marked failed.
+Either kind can be cancelled: a queued record at once, a running one where the API next reports progress (after
+an optimisation step of a projection, a tile of a translation): the record's progress callback then raises
+Cancelled, which the API lets through, so the work stops with no result; the record says `cancelled` and keeps no
+result file. A studio started again finds the finished records; one that was still queued or running is marked
+failed.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ from ganvas.files import atomic_write_bytes, atomic_write_text
 RECORD_ID = re.compile(r"^[0-9a-f]{12}$")
 FILES = {"target.png", "projection.png", "projection-compare.png", "projection.gif", "projection.json"}
 TRANSLATION_FILES = {"input.png", "output.png"}
+PROGRESS_EVERY_S = 0.25  # a record's progress is written at most this often (and at its last step)
+
+
+class Cancelled(Exception):
+    """Raised by a record's progress callback once the record is asked to cancel: it stops the API's work."""
 
 
 class ImageWork:
@@ -54,6 +63,7 @@ class ImageWork:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
+        self._cancelling: set[str] = set()  # running records asked to cancel
         self._forget_unfinished()
 
     # --- the records ------------------------------------------------------------------------------------------
@@ -71,13 +81,51 @@ class ImageWork:
     def _write(self, folder: Path, state: dict[str, Any]) -> None:
         atomic_write_text(folder / "state.json", json.dumps(state, indent=1) + "\n")
 
-    def _update(self, record_id: str, **changes: Any) -> dict[str, Any]:
+    def _update(self, record_id: str, only_if: str | None = None, **changes: Any) -> dict[str, Any]:
+        """The record with `changes` written; only_if: unless it is in another state (then left as it is)."""
         with self._lock:
             folder = self.root / record_id
             state = json.loads((folder / "state.json").read_text())
-            state.update(changes)
-            self._write(folder, state)
+            if only_if is None or state["state"] == only_if:
+                state.update(changes)
+                self._write(folder, state)
             return state
+
+    def cancel(self, record_id: str) -> dict[str, Any]:
+        """Cancel a record: a queued one at once; a running one is marked `cancelling` and stops with no result the
+        next time its work reports progress. An ended one is left as it is. Returns its state."""
+        self.folder(record_id)  # KeyError if there is no such record
+        with self._lock:
+            state = json.loads((self.root / record_id / "state.json").read_text())
+            if state["state"] not in ("queued", "running"):
+                return state
+            if state["state"] == "queued":
+                state.update(state="cancelled", ended=time.time())
+            else:
+                self._cancelling.add(record_id)
+                state["cancelling"] = True
+            self._write(self.root / record_id, state)
+            return state
+
+    def _progress(self, record_id: str) -> Callable[[int, int], None]:
+        """The API's on_step for a record: its progress written now and then, and Cancelled raised once it is asked
+        to cancel."""
+        last = [0.0]
+
+        def on_step(done: int, total: int) -> None:
+            self._stop_if_cancelled(record_id, done=done, total=total)
+            now = time.monotonic()
+            if now - last[0] > PROGRESS_EVERY_S or done == total:
+                last[0] = now
+                self._update(record_id, done=done, total=total)
+
+        return on_step
+
+    def _stop_if_cancelled(self, record_id: str, **progress: int) -> None:
+        if record_id in self._cancelling:
+            if progress:
+                self._update(record_id, **progress)
+            raise Cancelled
 
     def for_run(self, run: str) -> list[dict[str, Any]]:
         if not self.root.is_dir():
@@ -138,8 +186,13 @@ class ImageWork:
             record_id = self._queue.get()
             if not record_id:
                 continue
+            state = self._update(record_id, only_if="queued", state="running", started=time.time())
+            if state["state"] != "running":  # cancelled while it waited
+                continue
             try:
-                self._work(record_id)
+                self._work(record_id, state)
+            except Cancelled:
+                self._update(record_id, state="cancelled", ended=time.time())
             except Exception as err:  # noqa: BLE001 - a message for the page; the next record still runs
                 from ganvas.errors import GanvasError
 
@@ -150,8 +203,11 @@ class ImageWork:
 
                     traceback.print_exc()
                 self._update(record_id, state="failed", error=text, ended=time.time())
+            finally:
+                self._cancelling.discard(record_id)
 
-    def _work(self, record_id: str) -> None:
+    def _work(self, record_id: str, state: dict[str, Any]) -> None:
+        """Do a record's work (its state says what); save its results only after _stop_if_cancelled."""
         raise NotImplementedError
 
 
@@ -165,26 +221,18 @@ class Projector(ImageWork):
         return self._new(image, original, {}, run=run, checkpoint=checkpoint, name=name, steps=steps, done=0,
                          total=steps, summary=None, **{"class": class_})
 
-    def _work(self, projection_id: str) -> None:
+    def _work(self, projection_id: str, state: dict[str, Any]) -> None:
         from PIL import Image
 
         folder = self.root / projection_id
-        state = self._update(projection_id, state="running", started=time.time())
         generator = self.load(state["run"], state["checkpoint"])
         with Image.open(folder / state["original"]) as image:
             image.load()
             target = image.copy()
-        last = [0.0]
-
-        def on_step(done: int, total: int) -> None:
-            now = time.monotonic()
-            if now - last[0] > 0.25 or done == total:
-                last[0] = now
-                self._update(projection_id, done=done, total=total)
-
         with self.slots:
             projections = generator.project([target], steps=state["steps"], class_=state["class"],
-                                            names=["projection"], on_step=on_step)
+                                            names=["projection"], on_step=self._progress(projection_id))
+        self._stop_if_cancelled(projection_id)
         found = projections[0]
         found.save(folder)
         found.target.save(folder / "target.png")
@@ -204,21 +252,22 @@ class Translations(ImageWork):
     """Translations by a run's translator; `load` gives a Translator (ganvas.load_translator's)."""
 
     what = "translation"
+    tiling: dict[str, int] = {}  # Translator.enhance's tile and overlap where not its own (a test's small tiles)
 
     def submit(self, run: str, checkpoint: str, image, original: bytes, name: str, task: str, direction: str,
                mask: tuple[str, bytes] | None) -> dict[str, Any]:
         """Queue the upload `original` (decoded as `image`); `mask`: inpainting's mask upload, (suffix, bytes)."""
         extra = {f"mask{mask[0]}": mask[1]} if mask else {}
         return self._new(image, original, extra, run=run, checkpoint=checkpoint, name=name, task=task,
-                         direction=direction, mask=next(iter(extra), None), input_size=list(image.size))
+                         direction=direction, mask=next(iter(extra), None), input_size=list(image.size),
+                         done=0, total=None)
 
-    def _work(self, translation_id: str) -> None:
+    def _work(self, translation_id: str, state: dict[str, Any]) -> None:
         from PIL import Image
 
         from ganvas.errors import GanvasError
 
         folder = self.root / translation_id
-        state = self._update(translation_id, state="running", started=time.time())
         translator = self.load(state["run"], state["checkpoint"])
         with Image.open(folder / state["original"]) as image:
             shown = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
@@ -227,11 +276,13 @@ class Translations(ImageWork):
         try:
             with self.slots:
                 images = translator.enhance(folder / state["original"], state["direction"],
-                                            folder / state["mask"] if state["mask"] else None)
+                                            folder / state["mask"] if state["mask"] else None,
+                                            on_step=self._progress(translation_id), **self.tiling)
         except GanvasError as err:  # its message names the files: say the upload's names, not the record's paths
             text = str(err.args[0]).replace(str(folder / state["original"]), state["name"])
             err.args = (text.replace(str(folder / (state["mask"] or "mask")), "the mask"), *err.args[1:])
             raise
+        self._stop_if_cancelled(translation_id)
         output = Image.fromarray(images.pixels[0])  # (H, W) for a grey image, else (H, W, C)
         output.save(folder / "output.png")
         self._update(translation_id, state="done", ended=time.time(), seconds=round(time.monotonic() - began, 3),

@@ -109,3 +109,49 @@ export function onImageChosen(drop, fileInput, send) {
     if (file) send(file);
   });
 }
+
+// The Enhance pages' progress for a record of work on an image (a projection's steps, a translation's tiles): a
+// bar, a line of text and, while the record is queued or running, a Cancel button that asks the server to stop it
+// (POST RECORD_URL/cancel; it stops at the next step or tile and keeps no result). show(state, recordUrl) follows
+// the record's state as the server gives it.
+export function recordProgress(id, unit) {
+  const bar = el("progress", { max: 1, value: 0, id });
+  const text = el("span", { class: "muted", id: `${id}-text` });
+  const cancel = el("button", { type: "button", id: `${id}-cancel`, text: "Cancel", hidden: true });
+  let cancelUrl = null;
+  let shown = null;  // the arguments of the last show()
+  let asked = null;  // the record whose cancel was asked here (a poll that left before it may not show it yet)
+  cancel.addEventListener("click", async () => {
+    asked = cancelUrl;
+    show(...shown);
+    try {
+      await post(cancelUrl);
+    } catch (error) {
+      asked = null;
+      show(...shown);
+      banner(error.message, "error", "enhance");
+    }
+  });
+  const count = (n) => `${fmt(n)} ${unit}${n === 1 ? "" : "s"}`;
+  function show(state, recordUrl) {
+    shown = [state, recordUrl];
+    cancelUrl = `${recordUrl}/cancel`;
+    const active = state.state === "queued" || state.state === "running";
+    const cancelling = state.cancelling || asked === cancelUrl;
+    bar.max = state.total || 1;
+    bar.value = state.done || 0;
+    cancel.hidden = !active;
+    cancel.disabled = cancelling;
+    if (state.state === "done") text.textContent = state.total ? `done: ${count(state.total)}` : "done";
+    else if (state.state === "cancelled") {
+      text.textContent = state.done ? `cancelled after ${unit} ${fmt(state.done)} of ${fmt(state.total)}: nothing ` +
+                                      "was kept" : "cancelled before it started: nothing was kept";
+    } else if (!active) text.textContent = "";
+    else {
+      const at = state.total ? `${unit} ${fmt(state.done)} of ${fmt(state.total)}` : "";
+      text.textContent = cancelling ? `cancelling${at ? ` (${at})` : ""}…` : at ? `${state.state}: ${at}`
+                                                                            : `${state.state}…`;
+    }
+  }
+  return { node: el("div", { class: "progress" }, bar, text, cancel), show };
+}

@@ -2,7 +2,8 @@
 // vary it, blend it with another image or a seed, re-class it (conditional models) and download each result.
 // An image-to-image run's page is translate.js's instead. #/enhance picks a run; #/enhance/NAME?p=ID shows a
 // projection.
-import { api, banner, clearBanners, debounce, el, fetchImage, fmt, onImageChosen, query, runUrl } from "../util.js";
+import { api, banner, clearBanners, debounce, el, fetchImage, fmt, onImageChosen, query, recordProgress,
+         runUrl } from "../util.js";
 import { show as showTranslator } from "./translate.js";
 
 const projectionUrl = (id, rest = "") => `/api/projections/${encodeURIComponent(id)}${rest}`;
@@ -39,8 +40,7 @@ export async function show(page, [name], params) {
     fileInput, el("div", { class: "controls" }, el("label", {}, "steps ", stepsInput),
                   info.classes ? el("label", {}, "class ", classSelect) : null));
   const uploadError = el("p", { class: "error-text", role: "alert", id: "enhance-error" });
-  const progress = el("progress", { max: 1, value: 0, id: "enhance-progress" });
-  const progressText = el("span", { class: "muted" });
+  const progress = recordProgress("enhance-progress", "step");
   const result = el("section", { class: "result", hidden: true });
   const history = el("div", { class: "history" });
 
@@ -80,7 +80,7 @@ export async function show(page, [name], params) {
     el("div", { class: "page-head" },
        el("h1", {}, "Enhance ", el("a", { href: `#/run/${encodeURIComponent(name)}`, text: name })),
        el("span", { class: "muted", text: `projecting into ${info.checkpoint} (step ${fmt(info.step)})` })),
-    drop, uploadError, el("div", { class: "progress" }, progress, progressText), result,
+    drop, uploadError, progress.node, result,
     el("div", { class: "panel" }, el("h2", { text: "Earlier projections" }), history));
 
   async function show(target, path) {
@@ -140,21 +140,18 @@ export async function show(page, [name], params) {
     clearTimeout(timer);
     current = id;
     const state = await api(projectionUrl(id));
-    progress.max = state.total || 1;
-    progress.value = state.done;
+    progress.show(state, projectionUrl(id));
     page.dataset.projection = state.state;
-    if (state.state === "failed") {
-      progressText.textContent = "";
-      uploadError.textContent = state.error;
+    if (state.state === "failed" || state.state === "cancelled") {
+      uploadError.textContent = state.error || "";
       result.hidden = true;
+      await refreshHistory();
       return;
     }
     if (state.state !== "done") {
-      progressText.textContent = `${state.state}: step ${state.done} of ${state.total}`;
       timer = setTimeout(() => follow(id), 300);
       return;
     }
-    progressText.textContent = `done: ${state.total} steps`;
     result.hidden = false;
     summary.textContent = state.summary;
     await Promise.all([show(original, projectionUrl(id, "/files/target.png")),

@@ -1,7 +1,8 @@
 // Enhance with an image-to-image run (upscale, colorize, sketch, inpaint, paired, cyclegan): drop an image, the run's
 // translator (ganvas.load_translator's Translator.enhance, in a thread of the server) turns it into another, shown
 // beside it and downloadable, at any size. #/enhance/NAME?t=ID shows a translation.
-import { api, banner, clearBanners, el, fetchImage, fmt, onImageChosen, query, runUrl } from "../util.js";
+import { api, banner, clearBanners, el, fetchImage, fmt, onImageChosen, query, recordProgress, runUrl }
+  from "../util.js";
 
 const translationUrl = (id, rest = "") => `/api/translations/${encodeURIComponent(id)}${rest}`;
 const WHAT = { upscale: "enlarged 4 times", colorize: "coloured", sketch: "drawn from its edges", inpaint: "filled in",
@@ -28,6 +29,8 @@ export async function show(page, name, params) {
                                    "mask (white on the holes; optional) ", maskInput) : null));
   const uploadError = el("p", { class: "error-text", role: "alert", id: "enhance-error" });
   const statusText = el("p", { class: "muted", id: "enhance-status" });
+  const progress = recordProgress("enhance-progress", "tile");
+  progress.node.hidden = true;
   const input = el("img", { class: "pixelated shown", id: "enhance-input", alt: "your image" });
   const output = el("img", { class: "pixelated shown", id: "enhance-output", alt: "the translation" });
   const inputCaption = el("figcaption");
@@ -47,7 +50,7 @@ export async function show(page, name, params) {
   page.append(
     el("div", { class: "page-head" },
        el("h1", {}, "Enhance ", el("a", { href: `#/run/${encodeURIComponent(name)}`, text: name })), head),
-    drop, uploadError, statusText, result,
+    drop, uploadError, progress.node, statusText, result,
     el("div", { class: "panel" }, el("h2", { text: "Earlier translations" }), history));
 
   checkpointSelect.addEventListener("change", async () => {
@@ -80,20 +83,23 @@ export async function show(page, name, params) {
     clearTimeout(timer);
     current = id;
     const state = await api(translationUrl(id));
+    progress.show(state, translationUrl(id));
+    progress.node.hidden = state.state === "failed";
     page.dataset.translation = state.state;
     directionSelect.value = state.direction;
     if (checkpointSelect.value !== state.checkpoint) {  // the choices this translation was made with
       checkpointSelect.value = state.checkpoint;
       checkpointSelect.dispatchEvent(new Event("change"));
     }
-    if (state.state === "failed") {
-      statusText.textContent = "";
-      uploadError.textContent = state.error;
+    if (state.state === "failed" || state.state === "cancelled") {
+      statusText.textContent = state.state === "cancelled" ? `${state.name}: cancelled` : "";
+      uploadError.textContent = state.error || "";
       result.hidden = true;
+      await refreshHistory();
       return;
     }
     if (state.state !== "done") {
-      statusText.textContent = `${state.name}: ${state.state}…`;
+      statusText.textContent = `${state.name}: ${state.cancelling ? "cancelling" : state.state}…`;
       timer = setTimeout(() => follow(id), 300);
       return;
     }
