@@ -367,6 +367,10 @@ def test_enhance_upscales_four_times_and_keeps_transparency(folder, tmp_path):
     assert translator.enhance(large, tile=128, overlap=32).tensor.shape == (1, 4, 384, 384)
     written = translator.enhance_files([source], tmp_path / "out")
     assert [p.name for p in written] == ["small.png"] and Image.open(written[0]).size == (80, 80)
+    calls = []
+    translator.enhance_files([source, large], tmp_path / "out", tile=128, overlap=32,
+                             on_step=lambda path, done, total: calls.append((path.name, done, total)))
+    assert calls == [("small.png", 1, 1)] + [("large.png", done, 16) for done in range(1, 17)]  # 4 x 4 tiles
 
 
 def test_enhance_reports_its_tiles_and_a_callbacks_exception_stops_it_unchanged(folder, tmp_path):

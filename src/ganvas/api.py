@@ -692,8 +692,10 @@ class Translator:
         return self._network(direction).in_channels
 
     def enhance_files(self, paths: Sequence[str | Path], out: str | Path, direction: str = "a2b", mask: Any = None,
-                      tile: int = 256, overlap: int = 64) -> list[Path]:
-        """Each image file translated into `out`/<its name>.png; returns the paths written."""
+                      tile: int = 256, overlap: int = 64,
+                      on_step: Callable[[Path, int, int], None] | None = None) -> list[Path]:
+        """Each image file translated into `out`/<its name>.png; returns the paths written. on_step(path, done,
+        total) after each tile of each file, as enhance's on_step."""
         from ganvas.images import save_png
 
         out = Path(out)
@@ -703,7 +705,8 @@ class Translator:
                               "folder")
         written = []
         for path, name in zip(paths, names):
-            images = self.enhance(path, direction, mask, tile, overlap)
+            tiles_done = None if on_step is None else functools.partial(on_step, Path(path))
+            images = self.enhance(path, direction, mask, tile, overlap, on_step=tiles_done)
             target = out / f"{name}.png"
             save_png(images.pixels[0], target)
             written.append(target)

@@ -386,15 +386,16 @@ def run_project(args: argparse.Namespace) -> None:
 class _ProgressLine:
     """A one-line progress count on a terminal's stderr (nothing when it is not a terminal)."""
 
-    def __init__(self, what: str):
-        self.what, self.shown = what, sys.stderr.isatty()
+    def __init__(self, what: str, unit: str = "step"):
+        self.what, self.unit, self.shown, self.printed = what, unit, sys.stderr.isatty(), False
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, what: str | None = None) -> None:
         if self.shown and total:
-            print(f"\r{self.what}: step {done}/{total}", end="", file=sys.stderr, flush=True)
+            print(f"\r{what or self.what}: {self.unit} {done}/{total}\x1b[K", end="", file=sys.stderr, flush=True)
+            self.printed = True
 
     def close(self) -> None:
-        if self.shown:
+        if self.printed:
             print(file=sys.stderr)
 
 
@@ -408,7 +409,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 def run_enhance(args: argparse.Namespace) -> None:
     translator = ganvas.load_translator(args.target, args.device)
-    written = translator.enhance_files(args.images, args.out, args.direction, args.mask, args.tile, args.overlap)
+    line = _ProgressLine("enhancing", "tile")
+    written = translator.enhance_files(args.images, args.out, args.direction, args.mask, args.tile, args.overlap,
+                                       on_step=lambda path, done, total: line(done, total, f"enhancing {path.name}"))
+    line.close()
     print(f"{translator.info.path} (step {translator.info.step}, {translator.info.task}): wrote {len(written)} "
           f"image(s) to {args.out}/")
 
