@@ -17,7 +17,8 @@ from ganvas.models.unet import UNetGenerator
 from ganvas.noise import SampleNoise
 from ganvas.tiles import apply_tiled
 from ganvas.trainer import train
-from ganvas.translation import (TranslationGAN, greyscale, holes, load_translation_data, task_input, with_holes)
+from ganvas.translation import (TranslationGAN, greyscale, holes, load_translation_data, task_input,
+                                translation_recipes, with_holes)
 
 SIZE = 16
 TINY = {"size": SIZE, "width": 8, "batch_size": 4, "steps": 4, "log_every": 2, "sample_every": 2,
@@ -293,9 +294,10 @@ def _trained(tmp_path, task, *sources, **changes):
     return train(config_for(task, *sources, steps=2, **changes), tmp_path / task).run_dir
 
 
-def test_tiled_inference_equals_whole_image_inference_away_from_the_seams():
+@pytest.mark.parametrize("upsample", ["transposed", "resize"])
+def test_tiled_inference_equals_whole_image_inference_away_from_the_seams(upsample):
     torch.manual_seed(0)
-    network = UNetGenerator(3, 3, width=4, depth=2).eval()
+    network = UNetGenerator(3, 3, width=4, depth=2, upsample=upsample).eval()
     with torch.no_grad():  # running statistics that are not the identity
         for module in network.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
@@ -516,6 +518,18 @@ def test_decoder_dropout_resumes_exactly_and_leaves_the_global_generator_alone(t
     images = torch.rand(2, 4, 16, 16) * 2 - 1
     assert torch.equal(network(images), network(images)), "eval mode drops nothing"
     assert any(isinstance(m, torch.nn.Dropout) for m in network.modules())
+
+
+def test_the_decoder_upsamples_by_resizing_when_asked_and_old_recipes_stay_as_they_were(two_folders):
+    config = config_for("paired", *two_folders)
+    assert "upsample" not in translation_recipes(config, 4, 4)["generator_a2b"]["args"]
+    recipe = translation_recipes(config.replace(upsample="resize"), 4, 4)["generator_a2b"]
+    assert recipe["args"]["upsample"] == "resize"
+    network = build_network(recipe)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in network.modules())
+    assert sum(isinstance(m, torch.nn.Upsample) for m in network.modules()) == network.depth
+    with pytest.raises(GanvasError, match="translators' U-Net"):
+        preset_config("seed", upsample="resize")
 
 
 def test_residual_can_be_switched_on_and_off(two_folders):

@@ -93,6 +93,10 @@ class TrainConfig:
                             group="model")
     dropout: float = option(0.0, "translation tasks: dropout in G's inner decoder stages while training (pix2pix's "
                                  "noise, e.g. 0.5; drawn from the run's seeded noise), 0 = off", group="model")
+    upsample: str = option("transposed", "translation tasks: how G's decoder doubles the resolution: 4x4 transposed "
+                                         "convs, or resize (nearest-neighbour, then a 3x3 conv: no checkerboard "
+                                         "pattern, 2.25x the decoder's work)", group="model",
+                           choices=("transposed", "resize"))
     width: int | None = option(None, "channels of the conv models (default: the model's own)", group="model")
     spectral_norm: bool = option(False, "spectral norm on D's layers (models that offer it; resnet always has it)",
                                  group="model")
@@ -446,9 +450,10 @@ def _check_task(config: TrainConfig) -> None:
     if config.task not in TWO_FOLDER_TASKS and config.data_b is not None:
         raise GanvasError(f"{named('data_b')} is the second folder of {named('task', 'paired')} or "
                           f"{named('task', 'cyclegan')}; drop it, or choose one of those tasks")
-    if config.task == "generate" and config.dropout:
-        raise GanvasError(f"{named('dropout')} is in the translators' U-Net (a {named('task')} other than generate); "
-                          "drop it")
+    for name, default in (("dropout", 0.0), ("upsample", "transposed")):
+        if config.task == "generate" and getattr(config, name) != default:
+            raise GanvasError(f"{named(name)} is in the translators' U-Net (a {named('task')} other than generate); "
+                              "drop it")
     if config.task != "generate" and config.labels:
         raise GanvasError(f"{named('labels')} are for class-conditional noise-to-image models, not "
                           f"{named('task', config.task)}")

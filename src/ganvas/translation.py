@@ -264,12 +264,14 @@ def translation_recipes(config: TrainConfig, a_channels: int, b_channels: int) -
     grids, measures and translations use."""
     width = config.width or DEFAULT_WIDTH
     residual = config.residual and config.task != "sketch"  # an edge map is no first draft of the image
-    dropout = {"dropout": config.dropout} if config.dropout else {}  # recipes without it stay as they were
+    # Recipes without these options stay as they were before the options existed.
+    dropout = {"dropout": config.dropout} if config.dropout else {}
+    upsample = {"upsample": config.upsample} if config.upsample != "transposed" else {}
 
     def generator(c_in: int, c_out: int) -> dict[str, Any]:
         return {"model": config.model, "part": "generator",
                 "args": {"in_channels": c_in, "out_channels": c_out, "width": width, "depth": DEPTH,
-                         "residual": residual, **dropout}}
+                         "residual": residual, **dropout, **upsample}}
 
     def discriminator(c_in: int) -> dict[str, Any]:
         return {"model": config.model, "part": "discriminator",
