@@ -334,8 +334,10 @@ PRESETS: dict[str, Preset] = {
        for task, text in TRANSLATION_PRESETS.items()},
     "paired": Preset(
         "translate --data's images into --data-b's files of the same names, pix2pix at 64 px, G drawing its "
-        "outputs anew, pairs mirrored half the time, bf16 where the hardware runs it natively (docs/translate.md)",
-        {**PIX2PIX, "task": "paired", "residual": False, "precision": "auto"}, for_data=paired_options),
+        "outputs anew, pairs mirrored half the time, a moving average of G (0.999), bf16 where the hardware runs "
+        "it natively (docs/translate.md)",
+        {**PIX2PIX, "task": "paired", "residual": False, "precision": "auto", "ema_decay": 0.999},
+        for_data=paired_options),
     "cyclegan": Preset(
         "translate between --data and --data-b, unpaired, both ways (CycleGAN, Zhu et al. 2017) at 64 px: two U-Nets "
         "(width 16, drawing their outputs anew) and two PatchGANs, least-squares loss, cycle weight 5, identity 1, "
