@@ -113,7 +113,8 @@ class TrainConfig:
     gp_weight: float = option(0.0, "WGAN-GP gradient penalty weight (e.g. 10)", group="strategy")
     r1_gamma: float = option(0.0, "R1 gradient penalty on real images (e.g. 1)", group="strategy")
     r1_every: int = option(16, "lazy R1: apply it every k steps, scaled by k", group="strategy")
-    ema_decay: float = option(0.0, "sample (translators: translate) from a moving average of G's weights, e.g. 0.999 (0 = off)", group="strategy")
+    ema_decay: float = option(0.0, "sample (translators: translate) from a moving average of G's weights, e.g. "
+                                   "0.999 (0 = off)", group="strategy")
     augment: str = option("", "DiffAugment policy for everything D sees, e.g. translation,cutout,color",
                           group="strategy")
     ada_target: float = option(0.0, "adaptive augmentation (ADA, Karras et al. 2020): each --augment operation is "

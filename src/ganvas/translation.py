@@ -281,16 +281,20 @@ def translation_recipes(config: TrainConfig, a_channels: int, b_channels: int) -
         trained = {"generator_a2b": generator(a_channels, b_channels),
                    "discriminator_b": discriminator(a_channels + b_channels)}
     else:
-        trained = {"generator_a2b": generator(a_channels, b_channels), "generator_b2a": generator(b_channels, a_channels),
+        trained = {"generator_a2b": generator(a_channels, b_channels),
+                   "generator_b2a": generator(b_channels, a_channels),
                    "discriminator_a": discriminator(a_channels), "discriminator_b": discriminator(b_channels)}
     if not config.ema_decay:
         return trained
     return {**trained, **{averaged_role(role): trained[role] for role in trained if role.startswith("generator")}}
 
 
+AVERAGE_SUFFIX = "_ema"
+
+
 def averaged_role(role: str) -> str:
     """The role of the moving average of a generator's weights (the `ema_decay` option)."""
-    return f"{role}_ema"
+    return role + AVERAGE_SUFFIX
 
 
 def check_translation_config(config: TrainConfig, processes: Processes) -> None:
@@ -350,8 +354,7 @@ class TranslationGAN:
         self.config, self.data, self.device, self.processes = config, data, device, processes
         self.cycle = config.task == "cyclegan"
         self.recipes = translation_recipes(config, data.a_channels, data.b_channels)
-        averages = {averaged_role(role) for role in self.recipes}
-        trained = {role: recipe for role, recipe in self.recipes.items() if role not in averages}
+        trained = {role: recipe for role, recipe in self.recipes.items() if not role.endswith(AVERAGE_SUFFIX)}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.nets = {role: build_network(recipe).to(device) for role, recipe in trained.items()}
