@@ -513,7 +513,7 @@ SQUARES = {"kind": "folder", "root": 0, "path": "squares"}
     ({"preset": "paired", "data": SQUARES, "options": {"data_b": "/etc"}}, 400, "comes from the data choice"),
     # Refused by the kind's own checks, before a job starts (they once failed the job instead).
     ({"preset": "upscale", "data": SQUARES, "options": {"size": 24}}, 400, "multiple of 16"),
-    ({"preset": "upscale", "data": SQUARES, "options": {"ema_decay": 0.99}}, 400, "ema_decay=: not available"),
+    ({"preset": "upscale", "data": SQUARES, "options": {"augment": "color"}}, 400, "takes only 'translation' and"),
 ])
 def test_train_translation_bad_requests(client, changes, status, words):
     body = train_body(**changes)
