@@ -94,9 +94,8 @@ class ImageWork:
     def cancel(self, record_id: str) -> dict[str, Any]:
         """Cancel a record: a queued one at once; a running one is marked `cancelling` and stops with no result the
         next time its work reports progress. An ended one is left as it is. Returns its state."""
-        self.folder(record_id)  # KeyError if there is no such record
         with self._lock:
-            state = json.loads((self.root / record_id / "state.json").read_text())
+            state = self.state(record_id)  # KeyError if there is no such record
             if state["state"] not in ("queued", "running"):
                 return state
             if state["state"] == "queued":
