@@ -453,8 +453,9 @@ def _check_task(config: TrainConfig) -> None:
     if config.task not in TWO_FOLDER_TASKS and config.data_b is not None:
         raise GanvasError(f"{named('data_b')} is the second folder of {named('task', 'paired')} or "
                           f"{named('task', 'cyclegan')}; drop it, or choose one of those tasks")
-    for name, default in (("dropout", 0.0), ("upsample", "transposed")):
-        if config.task == "generate" and getattr(config, name) != default:
+    defaults = {field.name: field.default for field in options()}
+    for name in ("dropout", "upsample"):
+        if config.task == "generate" and getattr(config, name) != defaults[name]:
             raise GanvasError(f"{named(name)} is in the translators' U-Net (a {named('task')} other than generate); "
                               "drop it")
     if config.task != "generate" and config.labels:
