@@ -133,6 +133,7 @@ def test_ada_logs_its_signal_and_probability(tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"ada_target": 0.6, "augment": ""}, "ada_target= tunes how often"),
     ({"ada_target": 1.0}, "give it in \\(0, 1\\)"),
+    ({"ada_target": 0.6, "loss": "relativistic"}, "has no such boundary"),
     ({"self_condition": 1}, "K >= 2"),
     ({"self_condition": 3, "labels": True}, "drop labels="),
 ])

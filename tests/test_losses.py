@@ -68,3 +68,29 @@ def test_losses_and_their_gradients_stay_finite_for_extreme_logits(name):
 def test_unknown_loss_is_a_clear_error():
     with pytest.raises(GanvasError, match="unknown loss"):
         get_objective("wasserstein-ish")
+
+
+def test_accuracy_counts_each_side_of_the_objectives_own_boundary():
+    real, fake = torch.tensor([0.9, 0.8, 0.3, 0.7]), torch.tensor([0.1, 0.2, 0.6, 0.4])
+    # Least squares regresses real to 1 and generated to 0: its boundary is 0.5, not 0.
+    assert get_objective("lsgan").accuracy(real, fake).item() == pytest.approx((3 / 4 + 3 / 4) / 2)
+    logits_real, logits_fake = torch.tensor([2.0, -1.0]), torch.tensor([-3.0, -0.5])
+    for name in ("nonsaturating", "minimax", "hinge"):
+        assert get_objective(name).accuracy(logits_real, logits_fake).item() == pytest.approx((1 / 2 + 1) / 2)
+
+
+@pytest.mark.parametrize("name", ["wgan", "wgan-gp", "relativistic"])
+def test_accuracy_of_objectives_without_a_boundary_compares_each_real_image_with_its_generated_partner(name):
+    # A critic's scores drift by a constant: shifting them all must not change how often D ranks real above generated.
+    real, fake = torch.tensor([5.0, 6.0, 4.0]), torch.tensor([4.5, 6.5, 3.0])
+    objective = get_objective(name)
+    assert objective.accuracy(real, fake).item() == pytest.approx(2 / 3)
+    assert objective.accuracy(real - 100, fake - 100).item() == pytest.approx(2 / 3)
+    with pytest.raises(GanvasError, match="no boundary"):
+        objective.real_sign(real)
+
+
+def test_adas_overfitting_signal_is_the_side_of_the_boundary_real_images_fall_on():
+    least_squares_outputs = torch.tensor([0.3, 0.4, 0.9, 0.2])  # mostly on the generated side of 0.5
+    assert get_objective("lsgan").real_sign(least_squares_outputs).item() == pytest.approx(-0.5)
+    assert get_objective("hinge").real_sign(torch.tensor([0.3, -0.4, 0.9, 0.2])).item() == pytest.approx(0.5)

@@ -22,6 +22,7 @@ import yaml
 from ganvas.augment import parse_policy
 from ganvas.errors import GanvasError, named
 from ganvas.files import atomic_write_text
+from ganvas.losses import get_objective, objective_names
 
 DEFAULT_STEPS = 5000
 # generate: the noise-to-image GAN; the others translate images (ganvas.translation)
@@ -483,6 +484,13 @@ def _check_strategy(config: TrainConfig) -> None:
         raise GanvasError(f"{named('ada_target')} tunes how often the {named('augment')} operations are applied: "
                           f"give it in (0, 1), e.g. 0.6, with a policy such as "
                           f"{named('augment', 'translation,cutout,color')}")
+    if config.ada_target and get_objective(config.loss).boundary is None:
+        with_boundary = ", ".join(named("loss", name) for name in objective_names() if get_objective(name).boundary
+                                  is not None)
+        raise GanvasError(f"{named('ada_target')} reads how much D overfits from which side of its real/generated "
+                          f"boundary it puts real images, and {named('loss', config.loss)} has no such boundary (its "
+                          f"scores only mean something relative to each other): use {with_boundary}, or drop "
+                          f"{named('ada_target')}")
     if config.self_condition == 1:
         raise GanvasError(f"{named('self_condition')} K clusters the images into K groups: give K >= 2 (or 0, off)")
     if config.self_condition and (config.data is None or config.labels):

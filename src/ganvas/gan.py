@@ -233,13 +233,14 @@ class GAN:
         stats.update(self._r1_term(step, real, labels))
         self._update_discriminator(stats)
         with torch.no_grad():
-            stats["d_accuracy"] = ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (2 * batch)
+            stats["d_accuracy"] = self.objective.accuracy(real_logits, fake_logits)
             stats.update(self._overfitting_term(real_logits))
         return {name: value.detach().float() for name, value in stats.items()}
 
     def _overfitting_term(self, real_logits: torch.Tensor) -> dict[str, torch.Tensor]:
-        """ADA's overfitting signal, the mean sign of D's logits on (augmented) real images, on runs that adapt."""
-        return {"real_sign": real_logits.sign().mean()} if self.augment_p is not None else {}
+        """ADA's overfitting signal, the mean side of the boundary D puts (augmented) real images on, on runs that
+        adapt."""
+        return {"real_sign": self.objective.real_sign(real_logits)} if self.augment_p is not None else {}
 
     def _separate_discriminator_updates(self, step: int, real: torch.Tensor, labels: torch.Tensor | None,
                                         fake: torch.Tensor, fake_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -259,7 +260,7 @@ class GAN:
         self._update_discriminator(fake_stats)
         stats = {**real_stats, **fake_stats, "d_loss": (real_stats["d_loss"] + fake_stats["d_loss"]) / 2}
         with torch.no_grad():
-            stats["d_accuracy"] = ((real_logits > 0).sum() + (fake_logits < 0).sum()) / (2 * len(real))
+            stats["d_accuracy"] = self.objective.accuracy(real_logits, fake_logits)
             stats.update(self._overfitting_term(real_logits))
         return {name: value.detach().float() for name, value in stats.items()}
 

@@ -38,11 +38,28 @@ class Objective:
     # discriminator_loss(real, fake) = real_loss(real) + fake_loss(fake); None where the loss pairs real with fake.
     real_loss: Optional[Callable[[Tensor], Tensor]] = None
     fake_loss: Optional[Callable[[Tensor], Tensor]] = None
+    # D's output between calling an image real and calling it generated: 0 for logits, 0.5 for least squares'
+    # targets 1 and 0. None where an output means nothing on its own: a critic's scores drift by a constant, and a
+    # relativistic D only compares a real image with a generated one.
+    boundary: Optional[float] = 0.0
 
     @property
     def separable(self) -> bool:
         """Whether D's loss splits into a real and a generated term, so D can be updated on each batch alone."""
         return self.real_loss is not None and self.fake_loss is not None
+
+    def accuracy(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """How often D tells real from generated: each image on the right side of the boundary, or, for objectives
+        without one, each real image scored above the generated image at the same batch index."""
+        if self.boundary is None:
+            return (real_logits > fake_logits).float().mean()
+        return ((real_logits > self.boundary).float().mean() + (fake_logits < self.boundary).float().mean()) / 2
+
+    def real_sign(self, real_logits: Tensor) -> Tensor:
+        """ADA's overfitting signal: the mean side of the boundary D puts real images on (1: all called real)."""
+        if self.boundary is None:
+            raise GanvasError(f"the {self.name} loss has no boundary between real and generated outputs")
+        return (real_logits - self.boundary).sign().mean()
 
 
 def bce_real_loss(real_logits: Tensor, real_target: float = 1.0) -> Tensor:
@@ -159,21 +176,21 @@ _OBJECTIVES = {
         Objective("wgan", wasserstein_critic_loss, wasserstein_generator_loss,
                   "Wasserstein GAN: D is a critic scoring realness; meant to be trained with its weights "
                   "clipped to a small box after each step and several critic steps (n_critic) per G step",
-                  real_loss=wasserstein_real_loss, fake_loss=wasserstein_fake_loss),
+                  real_loss=wasserstein_real_loss, fake_loss=wasserstein_fake_loss, boundary=None),
         Objective("wgan-gp", wasserstein_critic_loss, wasserstein_generator_loss,
                   "Wasserstein GAN with gradient penalty: wgan's losses, with the critic kept 1-Lipschitz by "
                   "penalising input-gradient norms away from 1 (regularizers.gradient_penalty) instead of clipping",
-                  real_loss=wasserstein_real_loss, fake_loss=wasserstein_fake_loss),
+                  real_loss=wasserstein_real_loss, fake_loss=wasserstein_fake_loss, boundary=None),
         Objective("lsgan", least_squares_discriminator_loss, least_squares_generator_loss,
                   "least squares GAN: D regresses real to 1 and generated to 0, G pulls its images to 1",
-                  real_loss=least_squares_real_loss, fake_loss=least_squares_fake_loss),
+                  real_loss=least_squares_real_loss, fake_loss=least_squares_fake_loss, boundary=0.5),
         Objective("hinge", hinge_discriminator_loss, wasserstein_generator_loss,
                   "hinge loss: D by a margin of 1 on each side, G raises D's score on its images",
                   real_loss=hinge_real_loss, fake_loss=hinge_fake_loss),
         Objective("relativistic", relativistic_discriminator_loss, relativistic_generator_loss,
                   "relativistic pairing GAN (RpGAN): D judges whether each real image looks more real than a "
                   "generated one, and G the reverse; G's loss needs D's logits on real images too",
-                  generator_needs_real=True),
+                  generator_needs_real=True, boundary=None),
     ]
 }
 

@@ -423,7 +423,7 @@ class TranslationGAN:
         real_logits, fake_logits = d(real).float(), d(fake).float()
         loss = self.objective.discriminator_loss(real_logits, fake_logits)
         with torch.no_grad():
-            accuracy = ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean()) / 2
+            accuracy = self.objective.accuracy(real_logits, fake_logits)
         return loss, accuracy
 
     def _g_adversarial(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
