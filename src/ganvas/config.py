@@ -236,7 +236,8 @@ def art_options(image_count: int, chosen: dict[str, Any]) -> dict[str, Any]:
     augmentation low and lets G cover far more of a varied set, and bf16 where the hardware runs it natively (more
     steps in the same minutes). Target 0.4, not 0.6: as good on the two varied sets, and on the least varied one
     (squimoji) it keeps some augmentation on, where 0.6 let G copy. The same target on the smallest sets: on squimoji
-    a lower one (0.3), always-on augmentation, minibatch std and self-conditioning were no better (docs/art.md).
+    a lower one (0.3), always-on augmentation, minibatch std, self-conditioning, R1, least squares and a slower G
+    were no better (docs/art.md), and a slower G cost the varied sets recall.
     """
     side = chosen.get("size") or 28  # the named data sets are 28 px
     conditional = "-cond" if chosen.get("self_condition") else ""  # self-conditioning trains on cluster labels
