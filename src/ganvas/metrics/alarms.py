@@ -46,8 +46,10 @@ def copying(generated: dict[str, float], real_floor: dict[str, float]) -> str | 
     if generated["near_copies"] <= real_floor["near_copies"] + COPYING_EXCESS:
         return None
     return (f"G is copying: {generated['near_copies']:.0%} of generated images are near-copies of training images "
-            f"(real images among themselves: {real_floor['near_copies']:.0%}); D has memorised the set: use "
-            "more augmentation (augment translation,cutout,color), fewer steps, or more images")
+            f"(real images among themselves: {real_floor['near_copies']:.0%}); D has memorised the set. Copies grow "
+            "with training: sample an earlier checkpoint or train fewer steps; or use more augmentation (augment "
+            "translation,cutout,color), a slower G (lr_g 1e-4; it can cost a varied set recall), or more images "
+            "(docs/art.md)")
 
 
 def mode_dropping(generated: dict[str, float], real_floor: dict[str, float]) -> str | None:
