@@ -12,7 +12,7 @@ from ganvas import checkpoint as ckpt
 from ganvas import api
 from ganvas.augment import augment
 from ganvas.cli import main
-from ganvas.config import load_config, preset_config
+from ganvas.config import load_config, preset_config, validate
 from ganvas.data import count_images, load_image_folder, to_model_range
 from ganvas.errors import CheckpointError, GanvasError
 from ganvas.gan import ADA_IMAGES, GAN
@@ -182,6 +182,21 @@ def test_a_minibatch_std_discriminator_is_rebuilt_from_its_checkpoint_recipe(tmp
     discriminator = build_network(recipe)
     discriminator.load_state_dict(load_file(ckpt.weights_path(result.checkpoint, "discriminator")))
     assert any(isinstance(layer, MinibatchStd) for layer in discriminator.modules())
+
+
+def test_d_width_makes_d_wider_than_g_and_recipes_without_it_stay_as_they_were(tmp_path):
+    from ganvas.gan import network_recipes
+
+    config = art_config(two_kind_folder(tmp_path / "set"))
+    plain = network_recipes(config, (3, 16, 16), None)
+    assert plain["discriminator"]["args"]["width"] == 8 and plain["generator"]["args"]["width"] == 8
+    wider = network_recipes(config.replace(d_width=16), (3, 16, 16), None)
+    assert wider["discriminator"]["args"] == {**plain["discriminator"]["args"], "width": 16}
+    assert wider["generator"] == plain["generator"]
+    first_conv = next(m for m in build_network(wider["discriminator"]).modules() if isinstance(m, torch.nn.Conv2d))
+    assert first_conv.out_channels == 16
+    with pytest.raises(GanvasError, match="must be positive, got 0"):
+        validate(config.replace(d_width=0))
 
 
 # --- self-conditioning ------------------------------------------------------------------------------------------

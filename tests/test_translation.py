@@ -532,6 +532,15 @@ def test_the_decoder_upsamples_by_resizing_when_asked_and_old_recipes_stay_as_th
         preset_config("seed", upsample="resize")
 
 
+def test_d_width_widens_the_patch_discriminators_alone(two_folders):
+    config = config_for("cyclegan", *two_folders)
+    plain, wider = translation_recipes(config, 4, 4), translation_recipes(config.replace(d_width=24), 4, 4)
+    for role in ("discriminator_a", "discriminator_b"):
+        assert wider[role]["args"] == {**plain[role]["args"], "width": 24}
+        assert build_network(wider[role]).net[0].out_channels == 24
+    assert wider["generator_a2b"] == plain["generator_a2b"]
+
+
 def test_residual_can_be_switched_on_and_off(two_folders):
     config = config_for("paired", *two_folders, residual=False)
     data = load_translation_data(config, torch.device("cpu"))

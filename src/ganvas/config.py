@@ -99,6 +99,8 @@ class TrainConfig:
                                          "pattern, 2.25x the decoder's work)", group="model",
                            choices=("transposed", "resize"))
     width: int | None = option(None, "channels of the conv models (default: the model's own)", group="model")
+    d_width: int | None = option(None, "channels of the conv models' discriminators, to make D wider (or narrower) "
+                                       "than G (default: width)", group="model")
     spectral_norm: bool = option(False, "spectral norm on D's layers (models that offer it; resnet always has it)",
                                  group="model")
     loss: str = option("nonsaturating", "GAN objective", group="model",
@@ -410,7 +412,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     """Reject impossible settings before any work starts, saying which option is wrong."""
     _check_types(config)
     positive = ["z_dim", "batch_size", "lr_g", "lr_d", "adam_eps", "log_every", "sample_every", "checkpoint_every",
-                "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "n_critic", "clip_weights",
+                "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "d_width", "n_critic", "clip_weights",
                 "r1_every", "real_label", "size"]
     not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout", "l1_weight",
                     "cycle_weight", "identity_weight", "ada_target", "self_condition"]

@@ -61,8 +61,9 @@ def network_recipes(config: TrainConfig, image_shape: tuple[int, int, int],
                               "choose an unconditional model")
         shared["num_classes"] = num_classes
     generator = {"model": config.model, "part": "generator", "args": {**shared, "z_dim": config.z_dim}}
+    d_width = {"width": config.d_width} if config.d_width is not None else {}
     discriminator = {"model": config.model, "part": "discriminator",
-                     "args": {**shared, **({"spectral_norm": True} if config.spectral_norm else {}),
+                     "args": {**shared, **d_width, **({"spectral_norm": True} if config.spectral_norm else {}),
                               **({"minibatch_std": True} if config.minibatch_std else {})}}
     # The init option reaches the networks that offer it (the others keep their own initialisation), and only
     # when it is not the default, so recipes of the model's own init stay as they always were.

@@ -275,7 +275,7 @@ def translation_recipes(config: TrainConfig, a_channels: int, b_channels: int) -
 
     def discriminator(c_in: int) -> dict[str, Any]:
         return {"model": config.model, "part": "discriminator",
-                "args": {"in_channels": c_in, "width": width, "spectral_norm": True}}
+                "args": {"in_channels": c_in, "width": config.d_width or width, "spectral_norm": True}}
 
     if config.task != "cyclegan":
         trained = {"generator_a2b": generator(a_channels, b_channels),
