@@ -412,8 +412,8 @@ def validate(config: TrainConfig) -> TrainConfig:
     """Reject impossible settings before any work starts, saying which option is wrong."""
     _check_types(config)
     positive = ["z_dim", "batch_size", "lr_g", "lr_d", "adam_eps", "log_every", "sample_every", "checkpoint_every",
-                "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "d_width", "n_critic", "clip_weights",
-                "r1_every", "real_label", "size"]
+                "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "d_width", "n_critic",
+                "clip_weights", "r1_every", "real_label", "size"]
     not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout", "l1_weight",
                     "cycle_weight", "identity_weight", "ada_target", "self_condition"]
     for name in positive:
