@@ -15,7 +15,7 @@ from ganvas.cli import main
 from ganvas.config import load_config, preset_config, validate
 from ganvas.data import count_images, load_image_folder, to_model_range
 from ganvas.errors import CheckpointError, GanvasError
-from ganvas.gan import ADA_IMAGES, GAN
+from ganvas.gan import ADA_IMAGES, GAN, network_recipes
 from ganvas.metrics.alarms import DROPPING_SHORTFALL, mode_dropping
 from ganvas.metrics.pixels import PixelJudge
 from ganvas.metrics.stats import density_coverage
@@ -185,8 +185,6 @@ def test_a_minibatch_std_discriminator_is_rebuilt_from_its_checkpoint_recipe(tmp
 
 
 def test_d_width_makes_d_wider_than_g_and_recipes_without_it_stay_as_they_were(tmp_path):
-    from ganvas.gan import network_recipes
-
     config = art_config(two_kind_folder(tmp_path / "set"))
     plain = network_recipes(config, (3, 16, 16), None)
     assert plain["discriminator"]["args"]["width"] == 8 and plain["generator"]["args"]["width"] == 8
