@@ -21,6 +21,7 @@ from ganvas.metrics.pixels import PixelJudge
 from ganvas.metrics.stats import density_coverage
 from ganvas.models import build_network
 from ganvas.models.layers import MinibatchStd
+from ganvas.regularizers import lecam_penalty
 from ganvas.sampling import sample_labels
 from ganvas.selfcondition import CLUSTERS_FILE, cluster_labels
 from ganvas.trainer import train
@@ -160,6 +161,52 @@ def test_a_checkpoint_without_the_augmentation_probability_does_not_resume_an_ad
         adaptive.restore(ckpt.load_checkpoint(path))
 
 
+# --- LeCam regularization ----------------------------------------------------------------------------------
+
+
+def test_lecam_penalty_on_scores_worked_by_hand():
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, -2.0])
+    real_average, fake_average = torch.tensor(-1.0), torch.tensor(2.0)
+    # Real scores above the generated images' average (2): (3 - 2)² = 1 of 2; generated below the real average
+    # (-1): (-1 - -2)² = 1 of 2.
+    assert float(lecam_penalty(real, None, real_average, fake_average)) == pytest.approx(0.5)
+    assert float(lecam_penalty(None, fake, real_average, fake_average)) == pytest.approx(0.5)
+    assert float(lecam_penalty(real, fake, real_average, fake_average)) == pytest.approx(1.0)
+    assert float(lecam_penalty(real, fake, torch.tensor(-5.0), torch.tensor(5.0))) == 0, \
+        "no cost while real scores stay below the generated average and generated above the real"
+
+
+def d_score_gap(gan, real):
+    """D's mean score on `real` minus its mean score on generated images, with the run's noise left as it was."""
+    with torch.no_grad():
+        fake = gan.generator(torch.randn(len(real), gan.config.z_dim, generator=torch.Generator().manual_seed(5)))
+        return float(gan.discriminator(real).mean() - gan.discriminator(fake).mean())
+
+
+@pytest.mark.parametrize("d_step", ["joint", "separate"])
+def test_lecam_keeps_d_from_driving_real_and_generated_scores_apart(tmp_path, d_step):
+    folder = two_kind_folder(tmp_path / "set")
+    real = to_model_range(load_image_folder(folder, 16).images)
+    gaps = {}
+    for weight in (0.0, 3.0):
+        gan = GAN(art_config(folder, lecam_weight=weight, d_step=d_step, ada_target=0.0, augment=""),
+                  (4, 16, 16), torch.device("cpu"))
+        for step in range(8):
+            stats = gan.train_step(step, lambda i: (real, None))
+        gaps[weight] = d_score_gap(gan, real)
+        if weight:
+            assert float(stats["lecam_penalty"]) > 0
+            assert gan.lecam_averages[0] > gan.lecam_averages[1], "the averages follow D's real and generated scores"
+    assert gaps[0.0] > 0.5 and gaps[3.0] < 0.7 * gaps[0.0]
+
+
+def test_a_checkpoint_without_lecams_averages_does_not_resume_a_lecam_run(tmp_path):
+    config = art_config(two_kind_folder(tmp_path / "set"))
+    path = GAN(config, (4, 16, 16), torch.device("cpu")).save(tmp_path / "run", 0)
+    with pytest.raises(CheckpointError, match="no usable moving averages of D's scores"):
+        GAN(config.replace(lecam_weight=0.3), (4, 16, 16), torch.device("cpu")).restore(ckpt.load_checkpoint(path))
+
+
 # --- minibatch standard deviation -----------------------------------------------------------------------------
 
 
@@ -225,7 +272,7 @@ def test_a_self_conditioned_run_trains_on_the_clusters_and_samples_cover_them_ev
 
 def test_a_resumed_run_with_every_remedy_is_bit_identical_and_keeps_its_saved_clusters(tmp_path, monkeypatch):
     config = art_config(two_kind_folder(tmp_path / "set"), self_condition=2, ada_target=0.6, minibatch_std=True,
-                        steps=6)
+                        lecam_weight=0.3, steps=6)
     straight = train(config, tmp_path / "straight")
     train(config.replace(steps=3), tmp_path / "resumed")
 
@@ -241,6 +288,9 @@ def test_a_resumed_run_with_every_remedy_is_bit_identical_and_keeps_its_saved_cl
     p_straight = ckpt.load_checkpoint(straight.checkpoint).training_state().buffers["augment_p"]
     p_resumed = ckpt.load_checkpoint(resumed.checkpoint).training_state().buffers["augment_p"]
     assert torch.equal(p_straight, p_resumed) and float(p_straight) > 0
+    averages = [ckpt.load_checkpoint(result.checkpoint).training_state().buffers["lecam_averages"]
+                for result in (straight, resumed)]
+    assert torch.equal(*averages) and bool(averages[0].abs().sum() > 0)
 
 
 def test_a_run_whose_cluster_labels_are_damaged_does_not_resume(tmp_path):

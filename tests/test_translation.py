@@ -15,6 +15,7 @@ from ganvas.errors import CheckpointError, DataError, GanvasError
 from ganvas.models import build_network
 from ganvas.models.unet import UNetGenerator
 from ganvas.noise import SampleNoise
+from ganvas.regularizers import total_variation
 from ganvas.tiles import apply_tiled
 from ganvas.trainer import train
 from ganvas.translation import (TranslationGAN, greyscale, holes, load_translation_data, task_input,
@@ -541,6 +542,35 @@ def test_d_width_widens_the_patch_discriminators_alone(two_folders):
     assert wider["generator_a2b"] == plain["generator_a2b"]
 
 
+def test_total_variation_is_zero_on_a_flat_image_and_largest_on_pixel_noise():
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    stripes = torch.zeros(1, 1, 8, 8)
+    stripes[..., ::2] = 1.0  # columns alternate: every horizontal step changes by 1, no vertical one
+    checkerboard = (torch.arange(8)[:, None] + torch.arange(8)[None, :]).remainder(2).float().expand(1, 1, 8, 8)
+    assert float(total_variation(flat)) == 0
+    assert float(total_variation(stripes)) == pytest.approx(1.0)
+    assert float(total_variation(checkerboard)) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("task", ["paired", "cyclegan"])
+def test_a_total_variation_weight_makes_the_translations_smoother(task, two_folders):
+    def output_variation(translator):
+        with torch.no_grad():
+            return float(total_variation(translator.nets["generator_a2b"].eval()(data.examples[0])))
+
+    change = {}
+    for weight in (0.0, 200.0):
+        config = config_for(task, *two_folders, tv_weight=weight, holdout=0)
+        data = load_translation_data(config, torch.device("cpu"))
+        translator = TranslationGAN(config, data, torch.device("cpu"))
+        before = output_variation(translator)
+        for step in range(8):
+            stats = translator.train_step(step, lambda i: data.sampler.batch(i))
+        assert ("total_variation" in stats) == bool(weight)
+        change[weight] = output_variation(translator) - before
+    assert change[200.0] < -0.02 and change[200.0] < change[0.0] - 0.02
+
+
 def test_residual_can_be_switched_on_and_off(two_folders):
     config = config_for("paired", *two_folders, residual=False)
     data = load_translation_data(config, torch.device("cpu"))
@@ -572,6 +602,9 @@ def test_checkpoints_of_the_other_kind_are_refused_clearly(folder, tmp_path, mni
     ({"task": "upscale", "data": "a", "size": 32, "data_b": "b"}, "is the second folder of"),
     ({"dropout": 0.5}, "is in the translators' U-Net"),
     ({"task": "upscale", "data": "a", "size": 32, "dropout": 1.0}, "must be in"),
+    ({"tv_weight": 1.0}, "smooths a translator's outputs"),
+    ({"task": "cyclegan", "data": "a", "data_b": "b", "size": 32, "tv_weight": -1.0},
+     "must be 0 \\(off\\) or positive"),
 ])
 def test_task_options_are_checked(changes, message):
     with pytest.raises(GanvasError, match=message):

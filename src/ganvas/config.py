@@ -89,6 +89,9 @@ class TrainConfig:
                                  group="model")
     identity_weight: float = option(5.0, "cyclegan: weight of the identity loss (G_A2B(b) = b), 0 = off",
                                     group="model")
+    tv_weight: float = option(0.0, "translation tasks: weight of a total-variation term on G's outputs (the mean "
+                                   "absolute difference between neighbouring pixels), against grain G adds to flat "
+                                   "areas, 0 = off", group="model")
     residual: bool = option(True, "translation tasks but sketch: G corrects its input (tanh(atanh(0.99 input) + G's "
                                   "output): it starts as the identity) instead of drawing the output anew",
                             group="model")
@@ -132,6 +135,10 @@ class TrainConfig:
                                     "(k-means on their thumbnails, kept in the run folder) and train a class-conditional "
                                     "model on the cluster labels; samples then cover every cluster evenly (needs a -cond "
                                     "model, which the art preset picks; 0 = off)", group="strategy", metavar="K")
+    lecam_weight: float = option(0.0, "LeCam regularization (Tseng et al. 2021), for small sets: pulls D's scores on "
+                                      "real images toward a moving average of its scores on generated ones and back, "
+                                      "so D cannot keep the two far apart by memorising the set, e.g. 0.3 (0 = off)",
+                                 group="strategy")
     real_label: float = option(1.0, "one-sided label smoothing: D's target for real images (e.g. 0.9)",
                                group="strategy")
     instance_noise: float = option(0.0, "std of Gaussian noise added to everything D sees", group="strategy")
@@ -415,7 +422,8 @@ def validate(config: TrainConfig) -> TrainConfig:
                 "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "d_width", "n_critic",
                 "clip_weights", "r1_every", "real_label", "size"]
     not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout", "l1_weight",
-                    "cycle_weight", "identity_weight", "ada_target", "self_condition"]
+                    "cycle_weight", "identity_weight", "ada_target", "self_condition", "lecam_weight",
+                    "tv_weight"]
     for name in positive:
         value = getattr(config, name)
         if value is not None and not value > 0:
@@ -462,6 +470,9 @@ def _check_task(config: TrainConfig) -> None:
         if config.task == "generate" and getattr(config, name) != defaults[name]:
             raise GanvasError(f"{named(name)} is in the translators' U-Net (a {named('task')} other than generate); "
                               "drop it")
+    if config.task == "generate" and config.tv_weight:
+        raise GanvasError(f"{named('tv_weight')} smooths a translator's outputs (a {named('task')} other than "
+                          "generate); drop it")
     if config.task != "generate" and config.labels:
         raise GanvasError(f"{named('labels')} are for class-conditional noise-to-image models, not "
                           f"{named('task', config.task)}")

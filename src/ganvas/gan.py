@@ -33,12 +33,14 @@ from ganvas.distributed import Processes
 from ganvas.losses import get_objective
 from ganvas.models import build_network, discriminate, generate, generate_in_batches, get_model, takes_option
 from ganvas.noise import SampleNoise
-from ganvas.regularizers import (clip_weights_, gradient_penalty, instance_noise, r1_penalty, update_ema_,
-                                 warmed_up_decay)
+from ganvas.regularizers import (clip_weights_, gradient_penalty, instance_noise, lecam_penalty, r1_penalty,
+                                 update_ema_, warmed_up_decay)
 
 # ADA: the images over which the augmentation probability may move all the way from 0 to 1. Karras et al. use 500k
 # for runs of millions of images; a 10-minute CPU run sees about 300k, so it moves five times faster here.
 ADA_IMAGES = 100_000
+# LeCam's moving averages of D's scores: the paper's decay.
+LECAM_DECAY = 0.99
 KIND = ckpt.NOISE_TO_IMAGE
 
 
@@ -147,6 +149,8 @@ class GAN:
         self.augment_policy = parse_policy(config.augment)
         # ADA's probability of each augmentation: a tensor on the device, adapted there with no sync, and saved.
         self.augment_p = torch.zeros((), device=device) if config.ada_target else None
+        # LeCam's moving averages of D's mean score on (real, generated) images, saved like p.
+        self.lecam_averages = torch.zeros(2, device=device) if config.lecam_weight else None
         self.num_classes = self.recipes["generator"]["args"].get("num_classes")
         self.noise = torch.Generator(device=device).manual_seed(config.seed + 1)
         # Every per-sample draw is the one a 1-process run makes for that sample (noise.SampleNoise).
@@ -228,7 +232,8 @@ class GAN:
         if config.d_step == "separate":
             return self._separate_discriminator_updates(step, real, labels, fake, fake_labels)
         real_logits, fake_logits = self.d_logits(real, labels, fake, fake_labels)
-        stats = {"d_loss": self.objective.discriminator_loss(real_logits, fake_logits), **self._auxiliary_term(real)}
+        stats = {"d_loss": self.objective.discriminator_loss(real_logits, fake_logits), **self._auxiliary_term(real),
+                 **self._lecam_term(real_logits, fake_logits)}
         if config.gp_weight:
             stats["gradient_penalty"] = gradient_penalty(self.discriminator, real, fake, self.draws, labels)
         stats.update(self._r1_term(step, real, labels))
@@ -252,10 +257,10 @@ class GAN:
         each logit counts for d_accuracy as D saw it before the update it belongs to."""
         real_logits = discriminate(self.discriminator, real, labels).float()
         real_stats = {"d_loss": self.objective.real_loss(real_logits), **self._auxiliary_term(real),
-                      **self._r1_term(step, real, labels)}
+                      **self._r1_term(step, real, labels), **self._lecam_term(real_logits, None)}
         self._update_discriminator(real_stats)
         fake_logits = discriminate(self.discriminator, fake, fake_labels).float()
-        fake_stats = {"d_loss": self.objective.fake_loss(fake_logits)}
+        fake_stats = {"d_loss": self.objective.fake_loss(fake_logits), **self._lecam_term(None, fake_logits)}
         if self.config.gp_weight:
             fake_stats["gradient_penalty"] = gradient_penalty(self.discriminator, real, fake, self.draws, labels)
         self._update_discriminator(fake_stats)
@@ -270,6 +275,20 @@ class GAN:
         auxiliary = getattr(self.discriminator, "auxiliary_loss", None)
         return {"d_auxiliary_loss": auxiliary(real)} if callable(auxiliary) else {}
 
+    def _lecam_term(self, real_logits: torch.Tensor | None,
+                    fake_logits: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """LeCam's penalty on the scores given (real, generated or both), after moving their averages to this
+        batch (its mean over processes, so all agree), on runs that use it."""
+        if self.lecam_averages is None:
+            return {}
+        given = [(side, logits) for side, logits in enumerate((real_logits, fake_logits)) if logits is not None]
+        batch_means = self.processes.mean(torch.stack([logits.detach().float().mean() for _, logits in given]))
+        averages = self.lecam_averages.clone()
+        for (side, _), batch_mean in zip(given, batch_means):
+            averages[side] = LECAM_DECAY * averages[side] + (1 - LECAM_DECAY) * batch_mean
+        self.lecam_averages = averages
+        return {"lecam_penalty": lecam_penalty(real_logits, fake_logits, averages[0], averages[1])}
+
     def _r1_term(self, step: int, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Lazy R1 on the real images, on the steps that apply it."""
         if self.config.r1_gamma and step % self.config.r1_every == 0:
@@ -281,7 +300,7 @@ class GAN:
         config = self.config
         # (statistic name, weight): what is added to D's loss beside the objective. Lazy R1 is applied every
         # r1_every steps, scaled up to keep the same strength on average.
-        weights = {"d_auxiliary_loss": 1.0, "gradient_penalty": config.gp_weight,
+        weights = {"d_auxiliary_loss": 1.0, "gradient_penalty": config.gp_weight, "lecam_penalty": config.lecam_weight,
                    "r1_penalty": config.r1_gamma / 2 * config.r1_every}
         total = stats["d_loss"]
         for name, weight in weights.items():
@@ -345,7 +364,11 @@ class GAN:
         return {"generator": self.opt_g, "discriminator": self.opt_d}
 
     def training_state(self) -> ckpt.TrainingState:
-        buffers = {"augment_p": self.augment_p.detach().cpu()} if self.augment_p is not None else {}
+        buffers = {}
+        if self.augment_p is not None:
+            buffers["augment_p"] = self.augment_p.detach().cpu()
+        if self.lecam_averages is not None:
+            buffers["lecam_averages"] = self.lecam_averages.detach().cpu()
         return ckpt.TrainingState({role: opt.state_dict() for role, opt in self.optimizers().items()},
                                   [{"noise": self.noise.get_state()}], buffers)
 
@@ -372,6 +395,9 @@ class GAN:
             self.noise.set_state(state.rng[0]["noise"])
             if self.augment_p is not None:
                 self.augment_p = _probability(state.buffers.get("augment_p"), checkpoint.path).to(self.device)
+            if self.lecam_averages is not None:
+                self.lecam_averages = _score_averages(state.buffers.get("lecam_averages"),
+                                                      checkpoint.path).to(self.device)
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:
             raise ckpt.CheckpointError(f"{checkpoint.path} has an unusable training state ({type(err).__name__}: "
                                        f"{err}); resume from an earlier checkpoint") from None
@@ -383,4 +409,13 @@ def _probability(value: Any, source) -> torch.Tensor:
             and 0 <= float(value) <= 1):
         raise ckpt.CheckpointError(f"{source} has no usable augmentation probability for this run's "
                                    f"{named('ada_target')} (a number in [0, 1]); resume from an earlier checkpoint")
+    return value.float()
+
+
+def _score_averages(value: Any, source) -> torch.Tensor:
+    """LeCam's saved moving averages: a float tensor of 2 finite numbers, or the checkpoint is refused."""
+    if not (isinstance(value, torch.Tensor) and value.shape == (2,) and value.is_floating_point()
+            and bool(torch.isfinite(value).all())):
+        raise ckpt.CheckpointError(f"{source} has no usable moving averages of D's scores for this run's "
+                                   f"{named('lecam_weight')}; resume from an earlier checkpoint")
     return value.float()

@@ -53,6 +53,32 @@ def r1_penalty(discriminator: nn.Module, real: Tensor, labels: Optional[Tensor] 
     return _input_gradients(discriminator, real, labels).square().sum(dim=1).mean()
 
 
+def lecam_penalty(real_logits: Optional[Tensor], fake_logits: Optional[Tensor], real_average: Tensor,
+                  fake_average: Tensor) -> Tensor:
+    """LeCam (Tseng et al. 2021): E[relu(D(x) - α_fake)²] + E[relu(α_real - D(G(z)))²], where α_real and
+    α_fake are moving averages of D's mean scores on real and generated images (kept by the caller).
+
+    D may score real images above what it gave generated ones lately, and generated ones below what it gave real
+    ones, only at a quadratic cost: a D that memorises a small set cannot drive the two far apart. Either side
+    may be None (a D update on one batch alone) and then counts 0.
+    """
+    terms = []
+    if real_logits is not None:
+        terms.append(torch.relu(real_logits.float() - fake_average).square().mean())
+    if fake_logits is not None:
+        terms.append(torch.relu(real_average - fake_logits.float()).square().mean())
+    return torch.stack(terms).sum()
+
+
+def total_variation(images: Tensor) -> Tensor:
+    """The mean absolute difference between horizontally and between vertically neighbouring pixels, summed: 0 on
+    a flat image, and largest on pixel-sized noise, which is why a small weight of it smooths grain more than
+    edges."""
+    images = images.float()
+    return ((images[..., :, 1:] - images[..., :, :-1]).abs().mean()
+            + (images[..., 1:, :] - images[..., :-1, :]).abs().mean())
+
+
 @torch.no_grad()
 def clip_weights_(module: nn.Module, limit: float) -> None:
     """Clamp every parameter of `module` in place to [-limit, limit]: WGAN's crude Lipschitz constraint."""

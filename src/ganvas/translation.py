@@ -43,7 +43,7 @@ from ganvas.losses import get_objective
 from ganvas.metrics.quality import Judge
 from ganvas.models import build_network, get_model
 from ganvas.noise import SampleNoise
-from ganvas.regularizers import update_ema_, warmed_up_decay
+from ganvas.regularizers import total_variation, update_ema_, warmed_up_decay
 
 KIND = ckpt.IMAGE_TO_IMAGE
 FOLDER_TASKS = ("upscale", "colorize", "sketch", "inpaint")
@@ -55,7 +55,7 @@ GRID_EXAMPLES = 16
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
 CANNY_THRESHOLDS = (0.1, 0.2)  # kornia's defaults, on images in [0, 1]
 NOT_FOR_TRANSLATION = ("gp_weight", "r1_gamma", "clip_weights", "instance_noise", "compile",
-                       "channels_last")
+                       "channels_last", "lecam_weight")
 
 
 # --- inputs made from images --------------------------------------------------------------------------------
@@ -439,10 +439,20 @@ class TranslationGAN:
         d.requires_grad_(False)  # G's step needs D's activations' gradients, not its weights'
         adversarial = self._g_adversarial(d, torch.cat([inputs, targets], 1), torch.cat([inputs, fake], 1))
         l1 = (fake.float() - targets).abs().mean()
-        self._update(("generator_a2b",), adversarial + self.config.l1_weight * l1)
+        total = adversarial + self.config.l1_weight * l1
+        smoothness = self._smoothness_term(fake)
+        if smoothness:
+            total = total + self.config.tv_weight * smoothness["total_variation"]
+        self._update(("generator_a2b",), total)
         d.requires_grad_(True)
         return {"d_loss": d_loss.detach(), "g_loss": adversarial.detach(), "d_accuracy": accuracy,
-                "l1": l1.detach()}
+                "l1": l1.detach(), **{name: value.detach() for name, value in smoothness.items()}}
+
+    def _smoothness_term(self, *outputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The total variation of G's outputs (summed over the directions translated), on runs that weigh it."""
+        if not self.config.tv_weight:
+            return {}
+        return {"total_variation": sum(total_variation(output) for output in outputs)}
 
     def _cycle_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         config, nets = self.config, self.nets
@@ -460,6 +470,9 @@ class TranslationGAN:
         if config.identity_weight and a.shape[1] == b.shape[1]:
             identity = (g_ab(b).float() - b).abs().mean() + (g_ba(a).float() - a).abs().mean()
             total = total + config.identity_weight * identity
+        smoothness = self._smoothness_term(fake_b, fake_a)
+        if smoothness:
+            total = total + config.tv_weight * smoothness["total_variation"]
         self._update(("generator_a2b", "generator_b2a"), total)
         d_a.requires_grad_(True)
         d_b.requires_grad_(True)
@@ -468,7 +481,8 @@ class TranslationGAN:
         self._update(("discriminator_a", "discriminator_b"), (loss_a + loss_b) / 2)
         return {"d_loss": ((loss_a + loss_b) / 2).detach(), "g_loss": adversarial.detach() / 2,
                 "d_accuracy": (accuracy_a + accuracy_b) / 2, "cycle_l1": cycle.detach() / 2,
-                "identity_l1": identity.detach() / 2}
+                "identity_l1": identity.detach() / 2,
+                **{name: value.detach() / 2 for name, value in smoothness.items()}}
 
     def networks(self) -> dict[str, nn.Module]:
         """Every network by its checkpoint role: the trained ones and the generators' moving averages."""
