@@ -149,7 +149,8 @@ def test_copies_of_the_training_images_are_caught(tmp_path):
     judge = PixelJudge(dataset, count=100)
     copies = judge.judge(to_model_range(dataset.images))
     assert judge.count == 20
-    assert copies["nearest_real"] == 0 and copies["near_copies"] == 1
+    # Exact copies lie at distance 0 up to float rounding, which differs between CPU kernels (AVX2 vs AVX-512).
+    assert copies["nearest_real"] == pytest.approx(0, abs=1e-6) and copies["near_copies"] == 1
     floor = judge.real_floor
     assert floor["nearest_real"] > 0.5 and floor["near_copies"] < 0.5 and floor["diversity"] > 0.7
 

@@ -300,8 +300,8 @@ class GAN:
         config = self.config
         # (statistic name, weight): what is added to D's loss beside the objective. Lazy R1 is applied every
         # r1_every steps, scaled up to keep the same strength on average.
-        weights = {"d_auxiliary_loss": 1.0, "gradient_penalty": config.gp_weight, "lecam_penalty": config.lecam_weight,
-                   "r1_penalty": config.r1_gamma / 2 * config.r1_every}
+        weights = {"d_auxiliary_loss": 1.0, "gradient_penalty": config.gp_weight,
+                   "r1_penalty": config.r1_gamma / 2 * config.r1_every, "lecam_penalty": config.lecam_weight}
         total = stats["d_loss"]
         for name, weight in weights.items():
             if name in stats:
