@@ -467,13 +467,11 @@ def _check_task(config: TrainConfig) -> None:
         raise GanvasError(f"{named('data_b')} is the second folder of {named('task', 'paired')} or "
                           f"{named('task', 'cyclegan')}; drop it, or choose one of those tasks")
     defaults = {field.name: field.default for field in options()}
-    for name in ("dropout", "upsample"):
+    translator_only = {"dropout": "is in the translators' U-Net", "upsample": "is in the translators' U-Net",
+                       "tv_weight": "smooths a translator's outputs"}
+    for name, what in translator_only.items():
         if config.task == "generate" and getattr(config, name) != defaults[name]:
-            raise GanvasError(f"{named(name)} is in the translators' U-Net (a {named('task')} other than generate); "
-                              "drop it")
-    if config.task == "generate" and config.tv_weight:
-        raise GanvasError(f"{named('tv_weight')} smooths a translator's outputs (a {named('task')} other than "
-                          "generate); drop it")
+            raise GanvasError(f"{named(name)} {what} (a {named('task')} other than generate); drop it")
     if config.task != "generate" and config.labels:
         raise GanvasError(f"{named('labels')} are for class-conditional noise-to-image models, not "
                           f"{named('task', config.task)}")
