@@ -21,7 +21,7 @@ from ganvas.metrics.pixels import PixelJudge
 from ganvas.metrics.stats import density_coverage
 from ganvas.models import build_network
 from ganvas.models.layers import MinibatchStd
-from ganvas.regularizers import lecam_penalty
+from ganvas.regularizers import lecam_penalty, mode_seeking_penalty
 from ganvas.sampling import sample_labels
 from ganvas.selfcondition import CLUSTERS_FILE, cluster_labels
 from ganvas.trainer import train
@@ -207,6 +207,49 @@ def test_a_checkpoint_without_lecams_averages_does_not_resume_a_lecam_run(tmp_pa
         GAN(config.replace(lecam_weight=0.3), (4, 16, 16), torch.device("cpu")).restore(ckpt.load_checkpoint(path))
 
 
+# --- mode seeking -------------------------------------------------------------------------------------------
+
+
+def test_mode_seeking_penalty_on_pairs_worked_by_hand():
+    images = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.25, 0.25], [9.0, 9.0]])
+    latents = torch.tensor([[0.0], [2.0], [0.0], [1.0], [5.0]])
+    # Pair 1: images 1 apart for latents 2 apart, ratio 0.5, cost 2; pair 2: 0.25 for 1, cost 4; the odd fifth
+    # image has no partner and counts nothing.
+    assert float(mode_seeking_penalty(images, latents, eps=0)) == pytest.approx(3.0)
+    assert float(mode_seeking_penalty(images[:2], latents[:2], eps=0)) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        mode_seeking_penalty(images[:1], latents[:1])
+
+
+def pair_distance(gan, count=16):
+    """The mean pixel distance between G's images for neighbouring pairs of fixed latents."""
+    with torch.no_grad():
+        images = gan.generator(torch.randn(count, gan.config.z_dim, generator=torch.Generator().manual_seed(5)))
+        return float((images[0::2] - images[1::2]).abs().mean())
+
+
+def test_mode_seeking_spreads_gs_images_apart(tmp_path):
+    folder = two_kind_folder(tmp_path / "set")
+    real = to_model_range(load_image_folder(folder, 16).images)
+    distances = {}
+    for weight in (0.0, 1.0):
+        # A fast G, so that 8 steps move it visibly (Adam's steps are the same size at any weight).
+        gan = GAN(art_config(folder, mode_seeking_weight=weight, ada_target=0.0, augment="", lr_g=2e-3), (4, 16, 16),
+                  torch.device("cpu"))
+        for step in range(8):
+            stats = gan.train_step(step, lambda i: (real, None))
+        distances[weight] = pair_distance(gan)
+        assert ("mode_seeking_penalty" in stats) == bool(weight)
+    assert distances[1.0] > 1.5 * distances[0.0]
+
+
+def test_mode_seeking_needs_pairs(tmp_path):
+    with pytest.raises(GanvasError, match="batch_size=|--batch-size"):
+        art_config(two_kind_folder(tmp_path / "set"), mode_seeking_weight=1.0, batch_size=1)
+    with pytest.raises(GanvasError, match="must be 0 \\(off\\) or positive"):
+        art_config(two_kind_folder(tmp_path / "set"), mode_seeking_weight=-1.0)
+
+
 # --- minibatch standard deviation -----------------------------------------------------------------------------
 
 
@@ -272,7 +315,7 @@ def test_a_self_conditioned_run_trains_on_the_clusters_and_samples_cover_them_ev
 
 def test_a_resumed_run_with_every_remedy_is_bit_identical_and_keeps_its_saved_clusters(tmp_path, monkeypatch):
     config = art_config(two_kind_folder(tmp_path / "set"), self_condition=2, ada_target=0.6, minibatch_std=True,
-                        lecam_weight=0.3, steps=6)
+                        lecam_weight=0.3, mode_seeking_weight=1.0, steps=6)
     straight = train(config, tmp_path / "straight")
     train(config.replace(steps=3), tmp_path / "resumed")
 

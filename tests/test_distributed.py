@@ -146,9 +146,9 @@ def test_two_launchers_meeting_at_a_rendezvous_train_one_run_as_two_nodes(mnist_
     assert_close(tmp_path / "one", tmp_path / "nodes")
 
 
-def test_adaptive_augmentation_and_lecam_on_two_processes_train_as_on_one(mnist_dir, tmp_path):
-    ada = ["--augment", "translation,cutout", "--ada-target", "0.6", "--lecam-weight", "0.3", "--steps", "4",
-           "--checkpoint-every", "4"]
+def test_adaptive_augmentation_lecam_and_mode_seeking_on_two_processes_train_as_on_one(mnist_dir, tmp_path):
+    ada = ["--augment", "translation,cutout", "--ada-target", "0.6", "--lecam-weight", "0.3",
+           "--mode-seeking-weight", "1", "--steps", "4", "--checkpoint-every", "4"]
     single = one_process(mnist_dir, *ada, "--run", str(tmp_path / "one"))
     assert single.returncode == 0, single.stderr
     launched = one_process(mnist_dir, *ada, "--nproc-per-node", "2", "--run", str(tmp_path / "two"))
@@ -158,4 +158,5 @@ def test_adaptive_augmentation_and_lecam_on_two_processes_train_as_on_one(mnist_
                 for run in ("one", "two"))
     assert [entry["augment_p"] for entry in one] == pytest.approx([entry["augment_p"] for entry in two])
     assert one[-1]["augment_p"] > 0, "D is sure of the real digits at once, so p rises"
-    assert [entry["lecam_penalty"] for entry in one] == pytest.approx([entry["lecam_penalty"] for entry in two])
+    for term in ("lecam_penalty", "mode_seeking_penalty"):
+        assert [entry[term] for entry in one] == pytest.approx([entry[term] for entry in two]), term

@@ -618,6 +618,8 @@ def test_noise_models_and_noise_options_are_refused_for_translation(folder):
         TranslationGAN(data_config.replace(model="dcgan"), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="only for noise-to-image GANs"):
         TranslationGAN(data_config.replace(r1_gamma=1.0), data, torch.device("cpu"))
+    with pytest.raises(GanvasError, match="only for noise-to-image GANs"):
+        TranslationGAN(data_config.replace(mode_seeking_weight=1.0), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="multiple of 16"):
         TranslationGAN(data_config.replace(size=24), data, torch.device("cpu"))
 

@@ -139,6 +139,9 @@ class TrainConfig:
                                       "real images toward a moving average of its scores on generated ones and back, "
                                       "so D cannot keep the two far apart by memorising the set, e.g. 0.3 (0 = off)",
                                  group="strategy")
+    mode_seeking_weight: float = option(0.0, "mode seeking (Mao et al. 2019): G pays for drawing nearly the same "
+                                             "image from two different latents, against a G that covers a varied "
+                                             "set with a few things, e.g. 0.1 (0 = off)", group="strategy")
     real_label: float = option(1.0, "one-sided label smoothing: D's target for real images (e.g. 0.9)",
                                group="strategy")
     instance_noise: float = option(0.0, "std of Gaussian noise added to everything D sees", group="strategy")
@@ -424,7 +427,7 @@ def validate(config: TrainConfig) -> TrainConfig:
                 "clip_weights", "r1_every", "real_label", "size"]
     not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout", "l1_weight",
                     "cycle_weight", "identity_weight", "ada_target", "self_condition", "lecam_weight",
-                    "tv_weight"]
+                    "mode_seeking_weight", "tv_weight"]
     for name in positive:
         value = getattr(config, name)
         if value is not None and not value > 0:
@@ -509,6 +512,9 @@ def _check_strategy(config: TrainConfig) -> None:
     if config.self_condition and (config.data is None or config.labels):
         raise GanvasError(f"{named('self_condition')} makes labels for your own unlabelled images: give the folder "
                           f"with {named('data')} and drop {named('labels')} (sub-folder labels are labels already)")
+    if config.mode_seeking_weight and config.batch_size < 2:
+        raise GanvasError(f"{named('mode_seeking_weight')} compares pairs of generated images: give "
+                          f"{named('batch_size')} of at least 2")
     if config.loss == "wgan-gp" and not config.gp_weight:
         raise GanvasError(f"{named('loss', 'wgan-gp')} needs its gradient penalty: add {named('gp_weight', 10)}")
 

@@ -33,8 +33,8 @@ from ganvas.distributed import Processes
 from ganvas.losses import get_objective
 from ganvas.models import build_network, discriminate, generate, generate_in_batches, get_model, takes_option
 from ganvas.noise import SampleNoise
-from ganvas.regularizers import (clip_weights_, gradient_penalty, instance_noise, lecam_penalty, r1_penalty,
-                                 update_ema_, warmed_up_decay)
+from ganvas.regularizers import (clip_weights_, gradient_penalty, instance_noise, lecam_penalty, mode_seeking_penalty,
+                                 r1_penalty, update_ema_, warmed_up_decay)
 
 # ADA: the images over which the augmentation probability may move all the way from 0 to 1. Karras et al. use 500k
 # for runs of millions of images; a 10-minute CPU run sees about 300k, so it moves five times faster here.
@@ -190,7 +190,8 @@ class GAN:
     def train_step(self, step: int, next_batch: Callable[[int], Batch]) -> dict[str, torch.Tensor]:
         """n_critic D updates, then one G update. Returns the step's statistics as 0-d tensors, to be read together
         (one device sync): d_loss, g_loss and d_accuracy, each D term averaged over the n_critic updates, and every
-        other loss term the run uses (gradient_penalty, r1_penalty on the steps that apply it, d_auxiliary_loss).
+        other loss term the run uses (gradient_penalty, r1_penalty on the steps that apply it, d_auxiliary_loss,
+        mode_seeking_penalty).
 
         `next_batch(i)` gives the i-th real batch of this step.
         """
@@ -201,14 +202,15 @@ class GAN:
                 for name, value in self._discriminator_step(step, real, labels).items():
                     d_stats.setdefault(name, []).append(value)
         with self._autocast():
-            g_loss = self._generator_step(real, labels)
+            g_stats = self._generator_step(real, labels)
         if self.generator_ema is not None:
             update_ema_(self.generator_ema, self.generator, warmed_up_decay(self.config.ema_decay, step))
         stats = {name: torch.stack(values).mean() for name, values in d_stats.items()}
         if self.augment_p is not None:
             self._adapt_augmentation(stats["real_sign"], real.shape[0])
             stats["augment_p"] = self.augment_p.clone()
-        return {"d_loss": stats.pop("d_loss"), "g_loss": g_loss, "d_accuracy": stats.pop("d_accuracy"), **stats}
+        return {"d_loss": stats.pop("d_loss"), "g_loss": g_stats.pop("g_loss"), "d_accuracy": stats.pop("d_accuracy"),
+                **stats, **g_stats}
 
     def _adapt_augmentation(self, real_sign: torch.Tensor, shard_size: int) -> None:
         """ADA's update: r_t = E[sign(D(real))] over the whole batch (the mean over processes, so all agree); p
@@ -327,20 +329,26 @@ class GAN:
             # generated batch) would run the weights from before the update.
             torch.clear_autocast_cache()
 
-    def _generator_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def _generator_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """One update of G: the objective's g_loss, plus the mode-seeking term on runs that use it."""
         # Freezing D skips its weight gradients; G still gets gradients through D's activations.
         self.discriminator.requires_grad_(False)
         real_logits = (discriminate(self.discriminator, self.d_view(real), labels).float()
                        if self.objective.generator_needs_real else None)
         fake_labels = self.random_labels(real.shape[0])
-        fake = generate(self.generator, self.latents(real.shape[0]), fake_labels)
+        latents = self.latents(real.shape[0])
+        fake = generate(self.generator, latents, fake_labels)
         fake_logits = discriminate(self.discriminator, self.d_view(fake), fake_labels).float()
-        g_loss = self.objective.generator_loss(real_logits, fake_logits)
+        stats = {"g_loss": self.objective.generator_loss(real_logits, fake_logits)}
+        total = stats["g_loss"]
+        if self.config.mode_seeking_weight:
+            stats["mode_seeking_penalty"] = mode_seeking_penalty(fake, latents)
+            total = total + self.config.mode_seeking_weight * stats["mode_seeking_penalty"]
         self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        total.backward()
         self._optimizer_step("generator")
         self.discriminator.requires_grad_(True)
-        return g_loss.detach()
+        return {name: value.detach() for name, value in stats.items()}
 
     def weights_are_finite(self) -> bool:
         return all(torch.isfinite(p).all() for net in self.networks().values() for p in net.parameters())

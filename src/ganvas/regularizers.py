@@ -70,6 +70,24 @@ def lecam_penalty(real_logits: Optional[Tensor], fake_logits: Optional[Tensor], 
     return torch.stack(terms).sum()
 
 
+def mode_seeking_penalty(images: Tensor, latents: Tensor, eps: float = 1e-5) -> Tensor:
+    """Mode seeking (Mao et al. 2019, MSGAN): for neighbouring pairs of a batch (images 0 and 1, 2 and 3, ...),
+    the mean over pairs of 1 / (mean |x_a - x_b| / mean |z_a - z_b| + eps), which G minimises.
+
+    Two latents that G maps to nearly the same image cost the most, so G is pushed to spread its images over the
+    collection instead of drawing one thing from many latents. The paper divides the means over one pair of
+    batches; each pair's own ratio, as here, keeps the penalty a mean over pairs, so a batch split over several
+    processes (each shard an even number of images) gives the same gradient. An odd last image is left out.
+    """
+    pairs = images.shape[0] // 2
+    if pairs == 0:
+        raise ValueError("mode seeking compares pairs of images: the batch needs at least 2")
+    images, latents = images[:2 * pairs].float(), latents[:2 * pairs].float()
+    image_distance = (images[0::2] - images[1::2]).abs().flatten(1).mean(1)
+    latent_distance = (latents[0::2] - latents[1::2]).abs().flatten(1).mean(1)
+    return (1 / (image_distance / latent_distance + eps)).mean()
+
+
 def total_variation(images: Tensor) -> Tensor:
     """The mean absolute difference between horizontally and between vertically neighbouring pixels, summed: 0 on
     a flat image, and largest on pixel-sized noise, which is why a small weight of it smooths grain more than

@@ -55,7 +55,7 @@ GRID_EXAMPLES = 16
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
 CANNY_THRESHOLDS = (0.1, 0.2)  # kornia's defaults, on images in [0, 1]
 NOT_FOR_TRANSLATION = ("gp_weight", "r1_gamma", "clip_weights", "instance_noise", "compile",
-                       "channels_last", "lecam_weight")
+                       "channels_last", "lecam_weight", "mode_seeking_weight")
 
 
 # --- inputs made from images --------------------------------------------------------------------------------
