@@ -43,9 +43,15 @@ def blob_folder(path, count: int, seed: int = 0):
 
 def test_art_on_a_small_set_at_cpu_sizes_is_the_measured_recipe():
     options = art_options(87, {"size": 32})
-    assert options == {"model": "dcgan", "width": 32, "spectral_norm": True, "loss": "hinge", "lr_g": 2e-4,
-                       "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9, "ema_decay": 0.999, "batch_size": 32,
-                       "augment": FULL_AUGMENT, "ada_target": 0.4, "precision": "auto"}
+    assert options == {"model": "dcgan", "width": 32, "spectral_norm": True, "loss": "hinge", "lr_g": 4e-4,
+                       "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9, "ema_decay": 0.999, "batch_size": 32,
+                       "augment": FULL_AUGMENT, "ada_target": 0.4, "precision": "auto", "mode_seeking_weight": 0.1}
+
+
+def test_art_on_a_one_image_set_leaves_mode_seeking_off():
+    # a batch of one image has no pair to compare
+    assert "mode_seeking_weight" not in art_options(1, {"size": 32})
+    assert preset_config("art", count_images=lambda c: 1, data="set", size=32).mode_seeking_weight == 0
 
 
 @pytest.mark.parametrize("count", [12, 87, 131, 300, 4999])

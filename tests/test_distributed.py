@@ -90,6 +90,20 @@ def test_a_batch_that_does_not_split_evenly_is_refused():
         Processes(1, 2, 1).shard_size(15)
 
 
+def test_mode_seeking_on_shards_of_one_image_is_refused_before_any_work():
+    from ganvas.config import TrainConfig
+    from ganvas.distributed import Processes
+    from ganvas.errors import GanvasError
+    from ganvas.kinds import check_options
+
+    config = TrainConfig(mode_seeking_weight=0.1, batch_size=2)
+    check_options(config, Processes(0, 1, 0))
+    with pytest.raises(GanvasError, match="within each of the 2 processes' shares of the batch: give batch_size= of "
+                                          "at least 4"):
+        check_options(config, Processes(0, 2, 0))
+    check_options(TrainConfig(mode_seeking_weight=0.1, batch_size=4), Processes(0, 2, 0))
+
+
 def test_killing_one_process_ends_the_run_with_a_clear_error_and_an_intact_checkpoint(mnist_dir, tmp_path):
     psutil = pytest.importorskip("psutil")
     run_dir = tmp_path / "run"

@@ -104,6 +104,11 @@ def check_noise_to_image(config: TrainConfig, processes: Processes) -> None:
     if get_model(config.model).kind != ckpt.NOISE_TO_IMAGE:
         raise GanvasError(f"model {config.model!r} translates images: give it a {named('task')} (upscale, colorize, "
                           f"sketch, inpaint, paired or cyclegan), or choose a noise-to-image model")
+    # Mode seeking pairs images within each process's shard, so every shard needs a pair.
+    if config.mode_seeking_weight and processes.distributed and config.batch_size < 2 * processes.world_size:
+        raise GanvasError(f"{named('mode_seeking_weight')} compares pairs of generated images within each of the "
+                          f"{processes.world_size} processes' shares of the batch: give {named('batch_size')} of at "
+                          f"least {2 * processes.world_size}, or {named('mode_seeking_weight', 0)}")
 
 
 def image_to_image_session(config: TrainConfig, processes: Processes, device: torch.device,
