@@ -52,8 +52,8 @@ def test_check_training_refuses_before_any_work_what_training_would_refuse(tiny,
     assert ganvas.check_training(task="upscale", data=str(folder), size=16)["model"] == "unet"
     with pytest.raises(GanvasError, match="multiple of 16"):
         ganvas.check_training(task="upscale", data=str(folder), size=24)
-    with pytest.raises(GanvasError, match=r"r1_gamma=: not available for task='upscale'"):
-        ganvas.check_training(task="upscale", data=str(folder), size=16, r1_gamma=1.0)
+    with pytest.raises(GanvasError, match=r"gp_weight=: not available for task='upscale'"):
+        ganvas.check_training(task="upscale", data=str(folder), size=16, gp_weight=10.0)
     with pytest.raises(GanvasError, match="model 'unet' translates images"):
         ganvas.check_training(model="unet", **options)
     with pytest.raises(GanvasError, match="batch_size= must be positive"):

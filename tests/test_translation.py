@@ -1,6 +1,7 @@
 """Image-to-image GANs (ganvas.translation): pairs, training steps, exact resume, tiled inference, bad inputs."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -15,11 +16,11 @@ from ganvas.errors import CheckpointError, DataError, GanvasError
 from ganvas.models import build_network
 from ganvas.models.unet import UNetGenerator
 from ganvas.noise import SampleNoise
-from ganvas.regularizers import total_variation
+from ganvas.regularizers import r1_penalty, roughness, total_variation
 from ganvas.tiles import apply_tiled
 from ganvas.trainer import train
-from ganvas.translation import (TranslationGAN, greyscale, holes, load_translation_data, task_input,
-                                translation_recipes, with_holes)
+from ganvas.translation import (TranslationGAN, flat_area_grain, greyscale, holes, load_translation_data,
+                                task_input, translation_recipes, with_holes)
 
 SIZE = 16
 TINY = {"size": SIZE, "width": 8, "batch_size": 4, "steps": 4, "log_every": 2, "sample_every": 2,
@@ -492,7 +493,7 @@ def test_evaluate_of_a_cyclegan_reports_thumbnails_cycle_error_and_style(two_fol
     run = _trained(tmp_path, "cyclegan", *two_folders, holdout=6)
     evaluation = ganvas.evaluate(run, n=6)
     assert {"a2b_precision", "a2b_recall", "a2b_cycle_l1", "b2a_precision", "a2b_called_b", "b2a_called_a",
-            "a2b2a_called_b", "b2a2b_called_a"} <= set(evaluation.scores)
+            "a2b2a_called_b", "b2a2b_called_a", "a2b_flat_grain", "b2a_flat_grain"} <= set(evaluation.scores)
     for key in ("a2b_called_b", "b2a_called_a"):
         assert set(evaluation.scores[key]) == {"translated", "baseline", "floor"}
         assert all(0 <= value <= 1 for value in evaluation.scores[key].values())
@@ -552,23 +553,74 @@ def test_total_variation_is_zero_on_a_flat_image_and_largest_on_pixel_noise():
     assert float(total_variation(checkerboard)) == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("option,measure,weight", [
+    ("tv_weight", total_variation, 200.0),
+    ("roughness_weight", lambda images: 10 * roughness(images).mean(), 1000.0),  # x10: about total variation's scale
+])
 @pytest.mark.parametrize("task", ["paired", "cyclegan"])
-def test_a_total_variation_weight_makes_the_translations_smoother(task, two_folders):
-    def output_variation(translator):
+def test_a_smoothness_weight_makes_the_translations_smoother(task, option, measure, weight, two_folders):
+    def output_measure(translator):
         with torch.no_grad():
-            return float(total_variation(translator.nets["generator_a2b"].eval()(data.examples[0])))
+            return float(measure(translator.nets["generator_a2b"].eval()(data.examples[0])))
 
     change = {}
-    for weight in (0.0, 200.0):
-        config = config_for(task, *two_folders, tv_weight=weight, holdout=0)
+    for weighed in (0.0, weight):
+        config = config_for(task, *two_folders, **{option: weighed}, holdout=0)
         data = load_translation_data(config, torch.device("cpu"))
         translator = TranslationGAN(config, data, torch.device("cpu"))
-        before = output_variation(translator)
+        before = output_measure(translator)
         for step in range(8):
             stats = translator.train_step(step, lambda i: data.sampler.batch(i))
-        assert ("total_variation" in stats) == bool(weight)
-        change[weight] = output_variation(translator) - before
-    assert change[200.0] < -0.02 and change[200.0] < change[0.0] - 0.02
+        assert ({"tv_weight": "total_variation", "roughness_weight": "roughness"}[option] in stats) == bool(weighed)
+        change[weighed] = output_measure(translator) - before
+    assert change[weight] < -0.02 and change[weight] < change[0.0] - 0.02, change
+
+
+def test_roughness_is_zero_on_flat_areas_and_smooth_gradients_and_large_on_noise():
+    ramp = torch.linspace(-1, 1, 16).expand(1, 3, 16, 16).clone()
+    assert roughness(ramp)[:, 1:-1, 1:-1].abs().max() < 1e-6, "a linear ramp is its neighbourhood's mean"
+    noisy = ramp + 0.2 * torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert roughness(noisy)[:, 1:-1, 1:-1].mean() > 0.1
+    transparent = torch.cat([noisy, -torch.ones(1, 1, 16, 16)], 1)
+    assert roughness(transparent).max() == 0, "the colour of invisible pixels does not count"
+
+
+@pytest.mark.parametrize("task", ["paired", "cyclegan"])
+def test_r1_keeps_the_discriminator_flat_around_real_images(task, two_folders):
+    def d_and_real_images(translator, data):
+        a, b = data.examples
+        return translator.nets["discriminator_b"], (torch.cat([a, b], 1) if task == "paired" else b)
+
+    gradient_norms = {}
+    for gamma in (0.0, 10.0):
+        config = config_for(task, *two_folders, r1_gamma=gamma, r1_every=1, holdout=0, precision="fp32")
+        data = load_translation_data(config, torch.device("cpu"))
+        translator = TranslationGAN(config, data, torch.device("cpu"))
+        for step in range(8):
+            translator.train_step(step, lambda i: data.sampler.batch(i))
+        gradient_norms[gamma] = float(r1_penalty(*d_and_real_images(translator, data)))
+    assert gradient_norms[10.0] < 0.6 * gradient_norms[0.0], gradient_norms  # measured: 0.3x paired, 0.5x cyclegan
+    lazy = config_for(task, *two_folders, r1_gamma=1.0, r1_every=2, holdout=0)
+    data = load_translation_data(lazy, torch.device("cpu"))
+    translator = TranslationGAN(lazy, data, torch.device("cpu"))
+    taken = ["r1_penalty" in translator.train_step(step, lambda i: data.sampler.batch(i)) for step in range(4)]
+    assert taken == [True, False, True, False], "lazy R1: every r1_every-th step"
+
+
+def test_flat_area_grain_counts_the_texture_added_where_the_source_is_flat_and_opaque():
+    source = -torch.ones(1, 4, 16, 16)
+    source[:, :3, :, :8] = 0.2  # left half: one flat opaque colour; right half transparent
+    source[:, 3, :, :8] = 1
+    noise = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 0.4 - 0.2
+    assert flat_area_grain(source, source) < 1e-6
+    on_transparent = source.clone()
+    on_transparent[:, :3, :, 10:] += noise[..., 10:]  # hidden colour, two pixels away from the opaque half
+    assert flat_area_grain(on_transparent, source) < 1e-6, "invisible colour is no grain"
+    on_opaque = source.clone()
+    on_opaque[:, :3, :, :8] += noise[..., :8]
+    assert flat_area_grain(on_opaque, source) > 0.05
+    busy = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    assert math.isnan(flat_area_grain(busy, busy)), "a source with no flat area has no grain to measure"
 
 
 def test_residual_can_be_switched_on_and_off(two_folders):
@@ -617,7 +669,7 @@ def test_noise_models_and_noise_options_are_refused_for_translation(folder):
     with pytest.raises(GanvasError, match="needs an image-to-image model"):
         TranslationGAN(data_config.replace(model="dcgan"), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="only for noise-to-image GANs"):
-        TranslationGAN(data_config.replace(r1_gamma=1.0), data, torch.device("cpu"))
+        TranslationGAN(data_config.replace(gp_weight=10.0), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="only for noise-to-image GANs"):
         TranslationGAN(data_config.replace(mode_seeking_weight=1.0), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="multiple of 16"):

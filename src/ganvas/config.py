@@ -92,6 +92,9 @@ class TrainConfig:
     tv_weight: float = option(0.0, "translation tasks: weight of a total-variation term on G's outputs (the mean "
                                    "absolute difference between neighbouring pixels), against grain G adds to flat "
                                    "areas, 0 = off", group="model")
+    roughness_weight: float = option(0.0, "translation tasks: weight of a roughness term on G's outputs (each pixel's "
+                                          "distance from its 3x3 neighbourhood's mean): costs grain, leaves smooth "
+                                          "gradients free, 0 = off", group="model")
     residual: bool = option(True, "translation tasks but sketch: G corrects its input (tanh(atanh(0.99 input) + G's "
                                   "output): it starts as the identity) instead of drawing the output anew",
                             group="model")
@@ -432,7 +435,7 @@ def validate(config: TrainConfig) -> TrainConfig:
                 "clip_weights", "r1_every", "real_label", "size"]
     not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout", "l1_weight",
                     "cycle_weight", "identity_weight", "ada_target", "self_condition", "lecam_weight",
-                    "mode_seeking_weight", "tv_weight"]
+                    "mode_seeking_weight", "tv_weight", "roughness_weight"]
     for name in positive:
         value = getattr(config, name)
         if value is not None and not value > 0:
@@ -476,7 +479,7 @@ def _check_task(config: TrainConfig) -> None:
                           f"{named('task', 'cyclegan')}; drop it, or choose one of those tasks")
     defaults = {field.name: field.default for field in options()}
     translator_only = {"dropout": "is in the translators' U-Net", "upsample": "is in the translators' U-Net",
-                       "tv_weight": "smooths a translator's outputs"}
+                       "tv_weight": "smooths a translator's outputs", "roughness_weight": "smooths a translator's outputs"}
     for name, what in translator_only.items():
         if config.task == "generate" and getattr(config, name) != defaults[name]:
             raise GanvasError(f"{named(name)} {what} (a {named('task')} other than generate); drop it")

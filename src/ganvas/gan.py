@@ -33,8 +33,8 @@ from ganvas.distributed import Processes
 from ganvas.losses import get_objective
 from ganvas.models import build_network, discriminate, generate, generate_in_batches, get_model, takes_option
 from ganvas.noise import SampleNoise
-from ganvas.regularizers import (clip_weights_, gradient_penalty, instance_noise, lecam_penalty, mode_seeking_penalty,
-                                 r1_penalty, update_ema_, warmed_up_decay)
+from ganvas.regularizers import (clip_weights_, gradient_penalty, instance_noise, lazy_r1_weight, lecam_penalty,
+                                 mode_seeking_penalty, r1_penalty, update_ema_, warmed_up_decay)
 
 # ADA: the images over which the augmentation probability may move all the way from 0 to 1. Karras et al. use 500k
 # for runs of millions of images; a 10-minute CPU run sees about 300k, so it moves five times faster here.
@@ -300,10 +300,9 @@ class GAN:
     def _update_discriminator(self, stats: dict[str, torch.Tensor]) -> None:
         """One optimizer update of D on the objective's d_loss plus the weighted terms in `stats`."""
         config = self.config
-        # (statistic name, weight): what is added to D's loss beside the objective. Lazy R1 is applied every
-        # r1_every steps, scaled up to keep the same strength on average.
+        # (statistic name, weight): what is added to D's loss beside the objective.
         weights = {"d_auxiliary_loss": 1.0, "gradient_penalty": config.gp_weight,
-                   "r1_penalty": config.r1_gamma / 2 * config.r1_every, "lecam_penalty": config.lecam_weight}
+                   "r1_penalty": lazy_r1_weight(config.r1_gamma, config.r1_every), "lecam_penalty": config.lecam_weight}
         total = stats["d_loss"]
         for name, weight in weights.items():
             if name in stats:

@@ -61,3 +61,13 @@ def display_scale(pixels: np.ndarray) -> int:
 def write_grid(pixels: np.ndarray, path: Path, columns: int | None = None) -> None:
     """A grid PNG of uint8 images (N, H, W[, C]), enlarged for viewing when they are small."""
     save_png(make_grid(pixels, columns), path, scale=display_scale(pixels))
+
+
+def visible(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] as they are seen, in [0, 1]: with an alpha channel (grey + alpha or RGBA) the colour is
+    premultiplied by alpha, so the colour of invisible pixels does not count."""
+    seen = (images.float() + 1) / 2
+    if images.shape[1] in (2, 4):
+        alpha = seen[:, -1:]
+        seen = torch.cat([seen[:, :-1] * alpha, alpha], dim=1)
+    return seen

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganvas.errors import GanvasError, named
+from ganvas.images import visible
 from ganvas.latents import gaussian_latents
 from ganvas.models import discriminate, generate, is_conditional
 
@@ -72,16 +73,6 @@ class ProjectionResult:
     start_labels: torch.Tensor | None
     frames: torch.Tensor  # (N, F, C, H, W) in [-1, 1], 8-bit pixel values: the optimisation, first frame = start
     starts: int  # how many random samples the bank held
-
-
-def visible(images: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] as they are seen, in [0, 1]: with an alpha channel (grey + alpha or RGBA) the colour is
-    premultiplied by alpha, so the colour of invisible pixels does not count."""
-    seen = (images.float() + 1) / 2
-    if images.shape[1] in (2, 4):
-        alpha = seen[:, -1:]
-        seen = torch.cat([seen[:, :-1] * alpha, alpha], dim=1)
-    return seen
 
 
 def psnr(images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

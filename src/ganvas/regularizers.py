@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ganvas.images import visible
 from ganvas.models import discriminate
 from ganvas.noise import SampleNoise, sample_noise
 
@@ -53,6 +55,12 @@ def r1_penalty(discriminator: nn.Module, real: Tensor, labels: Optional[Tensor] 
     return _input_gradients(discriminator, real, labels).square().sum(dim=1).mean()
 
 
+def lazy_r1_weight(gamma: float, every: int) -> float:
+    """The weight of an R1 penalty taken every `every` D steps: gamma / 2, scaled up by `every` to keep the same
+    strength on average (lazy regularisation, Karras et al. 2020)."""
+    return gamma / 2 * every
+
+
 def lecam_penalty(real_logits: Optional[Tensor], fake_logits: Optional[Tensor], real_average: Tensor,
                   fake_average: Tensor) -> Tensor:
     """LeCam (Tseng et al. 2021): E[relu(D(x) - α_fake)²] + E[relu(α_real - D(G(z)))²], where α_real and
@@ -86,6 +94,17 @@ def mode_seeking_penalty(images: Tensor, latents: Tensor, eps: float = 1e-5) -> 
     image_distance = (images[0::2] - images[1::2]).abs().flatten(1).mean(1)
     latent_distance = (latents[0::2] - latents[1::2]).abs().flatten(1).mean(1)
     return (1 / (image_distance / latent_distance + eps)).mean()
+
+
+def roughness(images: Tensor) -> Tensor:
+    """(N, H, W): how far each pixel's colour is from its 3x3 neighbourhood's mean, summed over the colour
+    channels, pixels in [0, 1] as they are seen (colour premultiplied by alpha, so invisible pixels do not count):
+    0 on flat areas and on smooth gradients (a linear ramp is its own neighbourhood's mean), largest on pixel-sized
+    noise."""
+    seen = visible(images)
+    colour = seen[:, :-1] if images.shape[1] in (2, 4) else seen
+    neighbourhood = F.avg_pool2d(F.pad(colour, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    return (colour - neighbourhood).abs().sum(1)
 
 
 def total_variation(images: Tensor) -> Tensor:

@@ -43,7 +43,8 @@ from ganvas.losses import get_objective
 from ganvas.metrics.quality import Judge
 from ganvas.models import build_network, get_model
 from ganvas.noise import SampleNoise
-from ganvas.regularizers import total_variation, update_ema_, warmed_up_decay
+from ganvas.regularizers import (lazy_r1_weight, r1_penalty, roughness, total_variation, update_ema_,
+                                 warmed_up_decay)
 
 KIND = ckpt.IMAGE_TO_IMAGE
 FOLDER_TASKS = ("upscale", "colorize", "sketch", "inpaint")
@@ -54,7 +55,10 @@ POOL_SIZE = 50  # CycleGAN's history of generated images (Shrivastava et al. 201
 GRID_EXAMPLES = 16
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as Pillow's convert("L")
 CANNY_THRESHOLDS = (0.1, 0.2)  # kornia's defaults, on images in [0, 1]
-NOT_FOR_TRANSLATION = ("gp_weight", "r1_gamma", "clip_weights", "instance_noise", "compile",
+# G's smoothness terms: statistic name -> (its measure of a batch of outputs, the option weighing it).
+SMOOTHNESS_TERMS = {"total_variation": (total_variation, "tv_weight"),
+                    "roughness": (lambda images: roughness(images).mean(), "roughness_weight")}
+NOT_FOR_TRANSLATION = ("gp_weight", "clip_weights", "instance_noise", "compile",
                        "channels_last", "lecam_weight", "mode_seeking_weight")
 
 
@@ -392,7 +396,8 @@ class TranslationGAN:
 
     def train_step(self, step: int, next_batch: Callable[[int], Batch]) -> dict[str, torch.Tensor]:
         with self._dropout_seeded(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            stats = self._cycle_step(next_batch(0)) if self.cycle else self._pix2pix_step(next_batch(0))
+            step_fn = self._cycle_step if self.cycle else self._pix2pix_step
+            stats = step_fn(step, next_batch(0))
         for role, average in self.averages.items():
             update_ema_(average, self.nets[role], warmed_up_decay(self.config.ema_decay, step))
         return stats
@@ -419,42 +424,50 @@ class TranslationGAN:
         if self.bf16:  # as GAN._optimizer_step: no later forward of this step may run autocast's pre-update bf16 copy
             torch.clear_autocast_cache()
 
-    def _d_terms(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _d_terms(self, step: int, d: nn.Module, real: torch.Tensor,
+                 fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's loss on a real and a generated batch, lazy R1 on the real one added on the steps that take it, and
+        its statistics (the objective's loss, D's accuracy, the R1 penalty where taken)."""
         real_logits, fake_logits = d(real).float(), d(fake).float()
-        loss = self.objective.discriminator_loss(real_logits, fake_logits)
+        objective = self.objective.discriminator_loss(real_logits, fake_logits)
+        total, stats = objective, {"d_loss": objective.detach()}
+        if self.config.r1_gamma and step % self.config.r1_every == 0:
+            penalty = r1_penalty(d, real)
+            total = total + lazy_r1_weight(self.config.r1_gamma, self.config.r1_every) * penalty
+            stats["r1_penalty"] = penalty.detach()
         with torch.no_grad():
-            accuracy = self.objective.accuracy(real_logits, fake_logits)
-        return loss, accuracy
+            stats["d_accuracy"] = self.objective.accuracy(real_logits, fake_logits)
+        return total, stats
 
     def _g_adversarial(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         real_logits = d(real).float() if self.objective.generator_needs_real else None
         return self.objective.generator_loss(real_logits, d(fake).float())
 
-    def _pix2pix_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def _pix2pix_step(self, step: int, batch: Batch) -> dict[str, torch.Tensor]:
         g, d = self.nets["generator_a2b"], self.nets["discriminator_b"]
         inputs, targets = self.pair(batch)
         fake = g(inputs)
-        d_loss, accuracy = self._d_terms(d, torch.cat([inputs, targets], 1), torch.cat([inputs, fake.detach()], 1))
+        d_loss, d_stats = self._d_terms(step, d, torch.cat([inputs, targets], 1),
+                                        torch.cat([inputs, fake.detach()], 1))
         self._update(("discriminator_b",), d_loss)
         d.requires_grad_(False)  # G's step needs D's activations' gradients, not its weights'
         adversarial = self._g_adversarial(d, torch.cat([inputs, targets], 1), torch.cat([inputs, fake], 1))
         l1 = (fake.float() - targets).abs().mean()
         total = adversarial + self.config.l1_weight * l1
-        smoothness = self._smoothness_term(fake)
-        if smoothness:
-            total = total + self.config.tv_weight * smoothness["total_variation"]
-        self._update(("generator_a2b",), total)
+        smoothing, smoothness = self._smoothness_terms(fake)
+        self._update(("generator_a2b",), total + smoothing)
         d.requires_grad_(True)
-        return {"d_loss": d_loss.detach(), "g_loss": adversarial.detach(), "d_accuracy": accuracy,
-                "l1": l1.detach(), **{name: value.detach() for name, value in smoothness.items()}}
+        return {**d_stats, "g_loss": adversarial.detach(), "l1": l1.detach(),
+                **{name: value.detach() for name, value in smoothness.items()}}
 
-    def _smoothness_term(self, *outputs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The total variation of G's outputs (summed over the directions translated), on runs that weigh it."""
-        if not self.config.tv_weight:
-            return {}
-        return {"total_variation": sum(total_variation(output) for output in outputs)}
+    def _smoothness_terms(self, *outputs: torch.Tensor) -> tuple[torch.Tensor | float, dict[str, torch.Tensor]]:
+        """The weighted sum of the smoothness terms the run weighs (total variation, roughness) of G's outputs, and
+        each term (summed over the directions translated)."""
+        terms = {name: sum(measure(output) for output in outputs)
+                 for name, (measure, weight) in SMOOTHNESS_TERMS.items() if getattr(self.config, weight)}
+        return sum(getattr(self.config, SMOOTHNESS_TERMS[name][1]) * value for name, value in terms.items()), terms
 
-    def _cycle_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def _cycle_step(self, step: int, batch: Batch) -> dict[str, torch.Tensor]:
         config, nets = self.config, self.nets
         a, b = batch
         (a,), (b,) = self._augmented(a), self._augmented(b)
@@ -470,17 +483,15 @@ class TranslationGAN:
         if config.identity_weight and a.shape[1] == b.shape[1]:
             identity = (g_ab(b).float() - b).abs().mean() + (g_ba(a).float() - a).abs().mean()
             total = total + config.identity_weight * identity
-        smoothness = self._smoothness_term(fake_b, fake_a)
-        if smoothness:
-            total = total + config.tv_weight * smoothness["total_variation"]
-        self._update(("generator_a2b", "generator_b2a"), total)
+        smoothing, smoothness = self._smoothness_terms(fake_b, fake_a)
+        self._update(("generator_a2b", "generator_b2a"), total + smoothing)
         d_a.requires_grad_(True)
         d_b.requires_grad_(True)
-        loss_a, accuracy_a = self._d_terms(d_a, a, self.pools["pool_a"].query(fake_a.detach(), self.draws))
-        loss_b, accuracy_b = self._d_terms(d_b, b, self.pools["pool_b"].query(fake_b.detach(), self.draws))
+        loss_a, stats_a = self._d_terms(step, d_a, a, self.pools["pool_a"].query(fake_a.detach(), self.draws))
+        loss_b, stats_b = self._d_terms(step, d_b, b, self.pools["pool_b"].query(fake_b.detach(), self.draws))
         self._update(("discriminator_a", "discriminator_b"), (loss_a + loss_b) / 2)
-        return {"d_loss": ((loss_a + loss_b) / 2).detach(), "g_loss": adversarial.detach() / 2,
-                "d_accuracy": (accuracy_a + accuracy_b) / 2, "cycle_l1": cycle.detach() / 2,
+        return {**{name: (stats_a[name] + stats_b[name]) / 2 for name in stats_a}, "g_loss": adversarial.detach() / 2,
+                "cycle_l1": cycle.detach() / 2,
                 "identity_l1": identity.detach() / 2,
                 **{name: value.detach() / 2 for name, value in smoothness.items()}}
 
@@ -580,6 +591,20 @@ def ssim(outputs: torch.Tensor, targets: torch.Tensor) -> float:
     window = min(11, side - (side + 1) % 2)  # an odd window that fits the images
     return float(reference_ssim((outputs.float() + 1) / 2, (targets.float() + 1) / 2, data_range=1.0,
                                 win_size=window))
+
+
+FLAT = 0.01  # a source pixel whose colour is this close to its 3x3 neighbourhood's mean (roughness) counts as flat
+OPAQUE = 0.99  # ... where it is at least this opaque
+
+
+def flat_area_grain(outputs: torch.Tensor, sources: torch.Tensor) -> float:
+    """The texture a translator adds: the outputs' mean roughness where their sources are flat and opaque (the
+    sources' own value there is below FLAT; a CycleGAN's grain on flat areas in docs/translate.md). NaN where the
+    sources have no flat opaque pixel."""
+    flat = roughness(sources) < FLAT
+    if sources.shape[1] in (2, 4):
+        flat &= (sources[:, -1].float() + 1) / 2 >= OPAQUE
+    return float(roughness(outputs)[flat].mean()) if flat.any() else math.nan
 
 
 PAIRED_LABELS = {"l1": ("L1 to target", "lower"), "psnr": ("PSNR dB", "higher"), "ssim": ("SSIM", "higher")}
@@ -734,7 +759,8 @@ def evaluate_pairs(network: nn.Module, inputs: torch.Tensor, targets: torch.Tens
 def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Tensor, target_set: ImageDataset,
                       count: int) -> dict[str, dict[str, float]]:
     """Thumbnail precision and recall of the translations of `sources` against the target folder, beside the
-    untranslated sources (the baseline) and other real target images (the floor), and the cycle error."""
+    untranslated sources (the baseline) and other real target images (the floor), the cycle error, and the grain
+    the translations add on the sources' flat areas (beside the sources' own)."""
     from ganvas.metrics.pixels import MIN_COUNT, PixelJudge
 
     if min(count, len(sources)) < MIN_COUNT:
@@ -749,6 +775,8 @@ def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Te
     scores = {name: {"translated": translated[name], "baseline": untouched[name], "floor": floor[name]}
               for name in ("precision", "recall")}
     scores["cycle_l1"] = {"translated": l1_distance(back, sources)}
+    scores["flat_grain"] = {"translated": flat_area_grain(outputs, sources),
+                            "baseline": flat_area_grain(shown_as(sources, outputs.shape[1]), sources)}
     return scores
 
 
