@@ -3,6 +3,9 @@
     python scripts/translate_pictures.py --upscale runs/upscale --paired runs/paired --cyclegan runs/cyclegan \
         --image /work/data/emoji/google/1f600.png --out docs/images     # also --colorize, --sketch, --inpaint RUN
 
+--compare RUN ... --name FILE puts the grids of CycleGAN runs side by side (RUN:step-N takes the grid of step N),
+on white, as one JPEG: how docs/translate.md compares options.
+
 The comparison enlarges --image (any picture, best one the run never saw) x4 twice, side by side: by bicubic
 interpolation, and by the upscale run's translator in 128-pixel tiles, so that any seam the tiling left would show.
 """
@@ -24,26 +27,55 @@ ROW = 64 + PADDING  # a grid row of 64-pixel images
 TASKS = ("upscale", "colorize", "sketch", "inpaint", "paired", "cyclegan")
 
 
+GAP = 8  # white pixels between the grids of --compare
+
+
+def half_grid(path: Path, task: str) -> Image.Image:
+    """Half of a grid's 16 examples: a pix2pix grid's first 4 rows; a CycleGAN's first 2 rows of a and of b."""
+    grid = Image.open(path)
+    rows = [0, 1, 2, 3] if task != "cyclegan" else [0, 1, 4, 5]
+    kept = Image.new(grid.mode, (grid.width, len(rows) * ROW + PADDING))
+    for position, row in enumerate(rows):
+        kept.paste(grid.crop((0, row * ROW, grid.width, (row + 1) * ROW + PADDING)), (0, position * ROW))
+    return kept
+
+
+def grid_of(run: str) -> Path:
+    """RUN's latest grid, or RUN:step-N's grid of step N."""
+    folder, _, step = run.partition(":step-")
+    return Path(folder) / "samples" / (f"step-{int(step):08d}.png" if step else "latest.png")
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    white = Image.new("RGBA", image.size, "white")
+    white.alpha_composite(image.convert("RGBA"))
+    return white.convert("RGB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for task in TASKS:
         parser.add_argument(f"--{task}", type=Path, help=f"a run trained with --task {task}")
     parser.add_argument("--image", type=Path, help="a picture to upscale for the comparison")
+    parser.add_argument("--compare", nargs="+", metavar="RUN", help="CycleGAN runs to show side by side")
+    parser.add_argument("--name", help="the file name of --compare's picture (e.g. translate-cyclegan-x.jpg)")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name in TASKS:
         run = getattr(args, name)
         if run is not None:
-            grid = Image.open(run / "samples" / "latest.png")
-            # Half of the 16 examples: a pix2pix grid's first 4 rows; a CycleGAN's first 2 rows of a and of b.
-            rows = [0, 1, 2, 3] if name != "cyclegan" else [0, 1, 4, 5]
-            kept = Image.new(grid.mode, (grid.width, len(rows) * ROW + PADDING))
-            for position, row in enumerate(rows):
-                kept.paste(grid.crop((0, row * ROW, grid.width, (row + 1) * ROW + PADDING)), (0, position * ROW))
             # a 256-colour palette: a quarter of the bytes, and emoji show no difference
-            kept.convert("RGBA").quantize(256, method=Image.Quantize.FASTOCTREE).save(
-                args.out / f"translate-{name}-holdout.png", optimize=True)
+            half_grid(run / "samples" / "latest.png", name).convert("RGBA").quantize(
+                256, method=Image.Quantize.FASTOCTREE).save(args.out / f"translate-{name}-holdout.png", optimize=True)
+    if args.compare:
+        if not args.name:
+            parser.error("--compare needs --name")
+        grids = [on_white(half_grid(grid_of(run), "cyclegan")) for run in args.compare]
+        side = Image.new("RGB", (sum(g.width for g in grids) + GAP * (len(grids) - 1), grids[0].height), "white")
+        for index, grid in enumerate(grids):
+            side.paste(grid, (index * (grid.width + GAP), 0))
+        side.save(args.out / args.name, quality=90)
     if args.upscale is not None and args.image is not None:
         translator = ganvas.load_translator(args.upscale)
         channels = translator.checkpoint.networks["generator_a2b"]["args"]["out_channels"]

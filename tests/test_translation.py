@@ -14,6 +14,7 @@ from ganvas import checkpoint as ckpt
 from ganvas.config import PRESETS, preset_config
 from ganvas.errors import CheckpointError, DataError, GanvasError
 from ganvas.models import build_network
+from ganvas.models.translator_resnet import ResNetTranslator
 from ganvas.models.unet import UNetGenerator
 from ganvas.noise import SampleNoise
 from ganvas.regularizers import r1_penalty, roughness, total_variation
@@ -296,22 +297,28 @@ def _trained(tmp_path, task, *sources, **changes):
     return train(config_for(task, *sources, steps=2, **changes), tmp_path / task).run_dir
 
 
-@pytest.mark.parametrize("upsample", ["transposed", "resize"])
-def test_tiled_inference_equals_whole_image_inference_away_from_the_seams(upsample):
+@pytest.mark.parametrize("network,tile,overlap,exact", [
+    (lambda: UNetGenerator(3, 3, width=4, depth=2), 32, 8, 16),
+    (lambda: UNetGenerator(3, 3, width=4, depth=2, upsample="resize"), 32, 8, 16),
+    # G's receptive field reaches 23 pixels (7x7 convs, a residual block at a quarter of the side)
+    (lambda: ResNetTranslator(3, 3, width=4, blocks=1), 64, 16, 32),
+], ids=["unet", "unet-resize", "resnet-translator"])
+def test_tiled_inference_equals_whole_image_inference_away_from_the_seams(network, tile, overlap, exact):
     torch.manual_seed(0)
-    network = UNetGenerator(3, 3, width=4, depth=2, upsample=upsample).eval()
+    network = network().eval()
     with torch.no_grad():  # running statistics that are not the identity
         for module in network.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.2, 0.2)
                 module.running_var.uniform_(0.5, 2)
-    image = torch.rand(1, 3, 100, 88) * 2 - 1
-    whole = apply_tiled(network, image, network.multiple, tile=128, overlap=64)
-    tiled = apply_tiled(network, image, network.multiple, tile=32, overlap=8)
-    assert tiled.shape == whole.shape == (1, 3, 100, 88)
-    # The first tile alone covers [0, 24) on each axis; its inner edge is 8 pixels further. The receptive field of a
-    # 2-stage U-Net reaches well under 8 pixels, so there it is exactly the whole-image result.
-    assert torch.allclose(tiled[..., :16, :16], whole[..., :16, :16], atol=1e-5)
+    image = torch.rand(1, 3, 164, 148) * 2 - 1
+    whole = apply_tiled(network, image, network.multiple, tile=256, overlap=64)
+    tiled = apply_tiled(network, image, network.multiple, tile=tile, overlap=overlap)
+    assert tiled.shape == whole.shape == (1, 3, 164, 148)
+    # The first tile alone covers [0, tile - overlap) on each axis; its inner edge is `overlap` pixels further. The
+    # network's receptive field reaches less far than from `exact` to that edge, so there the result is exactly
+    # the whole image's.
+    assert torch.allclose(tiled[..., :exact, :exact], whole[..., :exact, :exact], atol=1e-5)
     assert (tiled - whole).abs().max() < 0.5  # and nowhere far off: the seams are blended
 
 
@@ -356,6 +363,19 @@ def test_an_exception_from_the_progress_callback_stops_tiling_before_the_next_ti
         apply_tiled(network, torch.zeros(1, 3, 100, 88), network.multiple, tile=32, overlap=8,
                     on_step=stop_after_the_second)
     assert events == [("tile", (32, 32)), ("step", 1, 16), ("tile", (32, 32)), ("step", 2, 16)]
+
+
+def test_a_cyclegan_of_residual_blocks_trains_and_translates_both_ways(two_folders, tmp_path):
+    run = _trained(tmp_path, "cyclegan", *two_folders, model="resnet-translator")
+    recipe = ckpt.load_checkpoint(ckpt.step_checkpoints(run)[-1]).networks["generator_b2a"]
+    assert recipe["model"] == "resnet-translator" and "depth" not in recipe["args"]
+    translator = ganvas.load_translator(run)
+    assert translator.info.directions == ("a2b", "b2a")
+    source = tmp_path / "odd.png"  # a side that is no multiple of the network's 4: padded and cropped back
+    Image.fromarray(picture(3, 4, side=22), "RGBA").save(source)
+    assert translator.enhance(source, direction="b2a").tensor.shape == (1, 4, 22, 22)
+    with pytest.raises(GanvasError, match="no generator option upsample"):
+        _trained(tmp_path / "resize", "cyclegan", *two_folders, model="resnet-translator", upsample="resize")
 
 
 def test_enhance_upscales_four_times_and_keeps_transparency(folder, tmp_path):
@@ -666,7 +686,7 @@ def test_task_options_are_checked(changes, message):
 def test_noise_models_and_noise_options_are_refused_for_translation(folder):
     data_config = config_for("upscale", folder)
     data = load_translation_data(data_config, torch.device("cpu"))
-    with pytest.raises(GanvasError, match="needs an image-to-image model"):
+    with pytest.raises(GanvasError, match="needs an image-to-image model \\(model='resnet-translator', model='unet'\\)"):
         TranslationGAN(data_config.replace(model="dcgan"), data, torch.device("cpu"))
     with pytest.raises(GanvasError, match="only for noise-to-image GANs"):
         TranslationGAN(data_config.replace(gp_weight=10.0), data, torch.device("cpu"))

@@ -41,7 +41,7 @@ from ganvas.errors import DataError, GanvasError, named
 from ganvas.gan import make_optimizer
 from ganvas.losses import get_objective
 from ganvas.metrics.quality import Judge
-from ganvas.models import build_network, get_model
+from ganvas.models import build_network, get_model, model_names, takes_option
 from ganvas.noise import SampleNoise
 from ganvas.regularizers import (lazy_r1_weight, r1_penalty, roughness, total_variation, update_ema_,
                                  warmed_up_decay)
@@ -272,10 +272,13 @@ def translation_recipes(config: TrainConfig, a_channels: int, b_channels: int) -
     dropout = {"dropout": config.dropout} if config.dropout else {}
     upsample = {"upsample": config.upsample} if config.upsample != "transposed" else {}
 
+    # The U-Net's depth and residual output; a model without them (resnet-translator) has neither.
+    unet_options = {"depth": DEPTH, "residual": residual} if takes_option(config.model, "generator", "depth") else {}
+
     def generator(c_in: int, c_out: int) -> dict[str, Any]:
         return {"model": config.model, "part": "generator",
-                "args": {"in_channels": c_in, "out_channels": c_out, "width": width, "depth": DEPTH,
-                         "residual": residual, **dropout, **upsample}}
+                "args": {"in_channels": c_in, "out_channels": c_out, "width": width, **unet_options, **dropout,
+                         **upsample}}
 
     def discriminator(c_in: int) -> dict[str, Any]:
         return {"model": config.model, "part": "discriminator",
@@ -305,7 +308,8 @@ def check_translation_config(config: TrainConfig, processes: Processes) -> None:
     """Options that do not apply to translation, refused before any work."""
     if get_model(config.model).kind != KIND:
         raise GanvasError(f"{named('task', config.task)} translates images and needs an image-to-image model "
-                          f"({named('model', 'unet')}); {config.model!r} makes images from noise")
+                          f"({', '.join(named('model', name) for name in model_names(KIND))}); {config.model!r} makes "
+                          "images from noise")
     given = [name for name in NOT_FOR_TRANSLATION if getattr(config, name)]
     if given:
         raise GanvasError(f"{', '.join(named(name) for name in given)}: not available for "

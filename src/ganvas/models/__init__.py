@@ -202,4 +202,4 @@ def discriminate(discriminator: nn.Module, images: torch.Tensor, labels: torch.T
 
 
 # Importing a model module registers it.
-from ganvas.models import dcgan, lightweight, mlp, resnet, unet  # noqa: E402,F401
+from ganvas.models import dcgan, lightweight, mlp, resnet, translator_resnet, unet  # noqa: E402,F401
