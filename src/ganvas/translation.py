@@ -764,7 +764,7 @@ def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Te
                       count: int) -> dict[str, dict[str, float]]:
     """Thumbnail precision and recall of the translations of `sources` against the target folder, beside the
     untranslated sources (the baseline) and other real target images (the floor), the cycle error, and the grain
-    the translations add on the sources' flat areas (beside the sources' own)."""
+    the translations add on the sources' flat areas (beside the sources' own; left out where they have none)."""
     from ganvas.metrics.pixels import MIN_COUNT, PixelJudge
 
     if min(count, len(sources)) < MIN_COUNT:
@@ -779,8 +779,10 @@ def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Te
     scores = {name: {"translated": translated[name], "baseline": untouched[name], "floor": floor[name]}
               for name in ("precision", "recall")}
     scores["cycle_l1"] = {"translated": l1_distance(back, sources)}
-    scores["flat_grain"] = {"translated": flat_area_grain(outputs, sources),
-                            "baseline": flat_area_grain(shown_as(sources, outputs.shape[1]), sources)}
+    grain = flat_area_grain(outputs, sources)
+    if not math.isnan(grain):  # sources with no flat area (photographs) have no grain to measure
+        scores["flat_grain"] = {"translated": grain,
+                                "baseline": flat_area_grain(shown_as(sources, outputs.shape[1]), sources)}
     return scores
 
 
