@@ -467,9 +467,12 @@ class TranslationGAN:
     def _smoothness_terms(self, *outputs: torch.Tensor) -> tuple[torch.Tensor | float, dict[str, torch.Tensor]]:
         """The weighted sum of the smoothness terms the run weighs (total variation, roughness) of G's outputs, and
         each term (summed over the directions translated)."""
-        terms = {name: sum(measure(output) for output in outputs)
-                 for name, (measure, weight) in SMOOTHNESS_TERMS.items() if getattr(self.config, weight)}
-        return sum(getattr(self.config, SMOOTHNESS_TERMS[name][1]) * value for name, value in terms.items()), terms
+        weighted, terms = 0.0, {}
+        for name, (measure, option) in SMOOTHNESS_TERMS.items():
+            if weight := getattr(self.config, option):
+                terms[name] = sum(measure(output) for output in outputs)
+                weighted = weighted + weight * terms[name]
+        return weighted, terms
 
     def _cycle_step(self, step: int, batch: Batch) -> dict[str, torch.Tensor]:
         config, nets = self.config, self.nets
@@ -606,8 +609,9 @@ def flat_area_grain(outputs: torch.Tensor, sources: torch.Tensor) -> float:
     sources' own value there is below FLAT; a CycleGAN's grain on flat areas in docs/translate.md). NaN where the
     sources have no flat opaque pixel."""
     flat = roughness(sources) < FLAT
-    if sources.shape[1] in (2, 4):
-        flat &= (sources[:, -1].float() + 1) / 2 >= OPAQUE
+    _, alpha = colour_part(sources)
+    if alpha is not None:
+        flat &= (alpha[:, 0].float() + 1) / 2 >= OPAQUE
     return float(roughness(outputs)[flat].mean()) if flat.any() else math.nan
 
 
