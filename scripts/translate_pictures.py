@@ -6,6 +6,10 @@
 --compare RUN ... --name FILE puts the grids of CycleGAN runs side by side (RUN:step-N takes the grid of step N),
 on white, as one JPEG: how docs/translate.md compares options.
 
+--columns RUN ... --rows IMAGE ... --targets DIR --name FILE translates each --rows image (of folder A) by each
+run's a2b (RUN, RUN:best, RUN:step-N), one column a run, between the image and its namesake in DIR (folder B):
+how a CycleGAN's checkpoints compare with a paired run trained on the true targets.
+
 The comparison enlarges --image (any picture, best one the run never saw) x4 twice, side by side: by bicubic
 interpolation, and by the upscale run's translator in 128-pixel tiles, so that any seam the tiling left would show.
 """
@@ -58,7 +62,12 @@ def main() -> None:
         parser.add_argument(f"--{task}", type=Path, help=f"a run trained with --task {task}")
     parser.add_argument("--image", type=Path, help="a picture to upscale for the comparison")
     parser.add_argument("--compare", nargs="+", metavar="RUN", help="CycleGAN runs to show side by side")
-    parser.add_argument("--name", help="the file name of --compare's picture (e.g. translate-cyclegan-x.jpg)")
+    parser.add_argument("--columns", nargs="+", metavar="RUN", help="translators whose a2b outputs of --rows to "
+                                                                    "show side by side")
+    parser.add_argument("--rows", nargs="+", type=Path, metavar="IMAGE", help="folder A's images for --columns")
+    parser.add_argument("--targets", type=Path, help="folder B, whose file of each --rows image's name ends its row")
+    parser.add_argument("--name", help="the file name of --compare's or --columns' picture (e.g. "
+                                       "translate-cyclegan-x.jpg)")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -76,6 +85,19 @@ def main() -> None:
         for index, grid in enumerate(grids):
             side.paste(grid, (index * (grid.width + GAP), 0))
         side.save(args.out / args.name, quality=90)
+    if args.columns:
+        if not (args.name and args.rows and args.targets):
+            parser.error("--columns needs --rows, --targets and --name")
+        translators = [ganvas.load_translator(run) for run in args.columns]
+        channels = translators[0].checkpoint.networks["generator_a2b"]["args"]["out_channels"]
+        cells = []
+        for row in args.rows:
+            image = read_for(row, channels, None)
+            cells += [image, *(t.enhance(image[0]).tensor for t in translators),
+                      read_for(args.targets / row.name, channels, None)]
+        grid = make_grid(to_uint8(torch.cat(cells)), columns=len(translators) + 2)
+        on_white(Image.fromarray(grid)).save(args.out / args.name, quality=90)
+
     if args.upscale is not None and args.image is not None:
         translator = ganvas.load_translator(args.upscale)
         channels = translator.checkpoint.networks["generator_a2b"]["args"]["out_channels"]

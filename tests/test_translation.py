@@ -20,8 +20,8 @@ from ganvas.noise import SampleNoise
 from ganvas.regularizers import r1_penalty, roughness, total_variation
 from ganvas.tiles import apply_tiled
 from ganvas.trainer import train
-from ganvas.translation import (TranslationGAN, flat_area_grain, greyscale, holes, load_translation_data,
-                                task_input, translation_recipes, with_holes)
+from ganvas.translation import (CycleJudge, TranslationGAN, flat_area_grain, greyscale, holes,
+                                load_translation_data, task_input, translation_recipes, with_holes)
 
 SIZE = 16
 TINY = {"size": SIZE, "width": 8, "batch_size": 4, "steps": 4, "log_every": 2, "sample_every": 2,
@@ -211,6 +211,31 @@ def test_a_training_step_moves_every_network(task, folder, two_folders):
         assert any(not torch.equal(before[role][k], after[k]) for k in after), f"{role} did not move"
     assert all(torch.isfinite(value) for value in stats.values())
     assert {"d_loss", "g_loss", "d_accuracy"} <= set(stats)
+
+
+def test_cycle_weight_a_weighs_the_a_to_b_to_a_cycle_alone(two_folders):
+    def cycle_errors(**weights):
+        config = config_for("cyclegan", *two_folders, holdout=0, identity_weight=0.0, tv_weight=0.0, **weights)
+        data = load_translation_data(config, torch.device("cpu"))
+        translator = TranslationGAN(config, data, torch.device("cpu"))
+        for step in range(6):
+            translator.train_step(step, lambda i: data.sampler.batch(i))
+        a, b = data.examples
+        g_ab, g_ba = translator.nets["generator_a2b"].eval(), translator.nets["generator_b2a"].eval()
+        with torch.no_grad():
+            return float((g_ba(g_ab(a)) - a).abs().mean()), float((g_ab(g_ba(b)) - b).abs().mean())
+
+    a_only, b_only = cycle_errors(cycle_weight=0.0, cycle_weight_a=50.0), cycle_errors(cycle_weight=50.0,
+                                                                                      cycle_weight_a=0.0)
+    assert a_only[0] < b_only[0] and b_only[1] < a_only[1], (a_only, b_only)
+
+
+def test_identity_fade_weakens_the_identity_term_to_nothing_at_its_step(two_folders):
+    config = config_for("cyclegan", *two_folders, holdout=0, identity_fade=2)
+    data = load_translation_data(config, torch.device("cpu"))
+    translator = TranslationGAN(config, data, torch.device("cpu"))
+    identity = [float(translator.train_step(step, lambda i: data.sampler.batch(i))["identity_l1"]) for step in range(4)]
+    assert identity[0] > 0 and identity[1] > 0 and identity[2] == identity[3] == 0  # weights 1, 0.5, then 0: skipped
 
 
 def _checkpoint_tensors(run_dir):
@@ -435,6 +460,18 @@ def test_enhance_cli_and_both_directions_of_a_cyclegan(two_folders, tmp_path, ca
     assert "a2b_precision" in out and "b2a_cycle_l1" in out
 
 
+def test_train_cli_points_at_the_best_checkpoint_where_it_is_not_the_latest(two_folders, tmp_path, capsys):
+    from ganvas.cli import main
+
+    run = tmp_path / "run"
+    train(config_for("cyclegan", *two_folders, steps=4, eval_every=4), run)
+    assert ckpt.load_checkpoint(run / "checkpoints" / "best").step == 4
+    assert main(["train", "--resume", str(run), "--steps", "7", "--no-progress"]) == 0  # measured again at 8
+    out = capsys.readouterr().out
+    assert f"enhance with `ganvas enhance {run}:best IMAGE... --out DIR` (the best of its checkpoints by the " \
+           "quality measure, step 4;" in out
+
+
 def test_enhance_refuses_bad_inputs(folder, tmp_path):
     run = _trained(tmp_path, "upscale", folder)
     translator = ganvas.load_translator(run)
@@ -507,6 +544,43 @@ def test_the_style_measure_calls_target_images_the_target_and_inputs_not():
     again = style_scores(DomainClassifier(a_train, b_train, seed=0, steps=100), a, b, a2b=b, b2a=a, a2b2a=a,
                          b2a2b=b)
     assert again == perfect, "seeded: the same numbers every time"
+
+
+def test_the_cycle_judge_ranks_checkpoints_by_the_style_gap():
+    from ganvas.metrics.domains import DomainClassifier
+
+    a_train, b_train, a, b = _styled(40, 0, False), _styled(40, 1, True), _styled(10, 2, False), _styled(10, 3, True)
+    judge = CycleJudge(a, b, DomainClassifier(a_train, b_train, seed=0, steps=100))
+    assert judge.best_key == "style_gap"
+    restyle = lambda images: images.transpose(-1, -2)  # stripes across <-> down: the other style, and back again
+    keep = lambda images: images
+    translated, unmoved = (judge.judge(judge.outputs(g, g)) for g in (restyle, keep))
+    assert translated["a2b_called_b"] >= 0.9 and translated["b2a_called_a"] >= 0.9
+    assert translated["style_gap"] <= 0.1 and unmoved["style_gap"] >= 0.9
+    assert translated["cycle_l1"] == unmoved["cycle_l1"] == 0.0  # both come back exactly
+    # restyling A but leaving B as it is: its round trips are called the other folder (the controls), a gap above 1
+    one_way = judge.judge(judge.outputs(restyle, keep))
+    assert one_way["a2b_called_b"] >= 0.9 and one_way["b2a_called_a"] <= 0.1 and one_way["style_gap"] >= 1.3
+
+
+def test_a_cyclegan_run_keeps_its_most_translated_checkpoint_as_best(two_folders, tmp_path):
+    run = train(config_for("cyclegan", *two_folders, steps=6), tmp_path / "run")
+    lines = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+    gaps = [line["quality"]["style_gap"] for line in lines if "quality" in line]
+    assert len(gaps) == 3 and all(0 <= gap <= 2 for gap in gaps)
+    best = ckpt.load_checkpoint(run.run_dir / "checkpoints" / "best")
+    assert best.quality["style_gap"] == min(gaps)
+
+
+def test_a_cyclegan_between_folders_of_other_channels_measures_the_cycle_alone(tmp_path):
+    names = [f"n{i}" for i in range(8)]
+    a = write_folder(tmp_path / "a", names, channels=3)
+    b = write_folder(tmp_path / "b", names, channels=4, seed=50)
+    run = train(config_for("cyclegan", a, b, channels="auto"), tmp_path / "run")
+    quality = [json.loads(line)["quality"] for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()
+               if "quality" in line]
+    assert quality and set(quality[0]) == {"cycle_l1"}
+    assert not (run.run_dir / "checkpoints" / "best").exists()  # no style measure, no ranking
 
 
 def test_evaluate_of_a_cyclegan_reports_thumbnails_cycle_error_and_style(two_folders, tmp_path):

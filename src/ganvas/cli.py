@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import ganvas
-from ganvas.errors import GanvasError, flag, named, word
+from ganvas.errors import CheckpointError, GanvasError, flag, named, word
 
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser) -> None:
@@ -279,10 +279,19 @@ def run_train(args: argparse.Namespace) -> None:
                        config_file=args.config, device=args.device, progress="lines" if args.no_progress else True,
                        **given)
     result = run.wait()
-    if result.main_process:  # with several processes, the others say nothing
-        use = "enhance" if result.kind == "image-to-image" else "sample"
-        print(f"trained {result.run_dir} to step {result.step}; {use} with `ganvas {use} {result.run_dir}"
-              f"{' IMAGE... --out DIR' if use == 'enhance' else ''}`")
+    if not result.main_process:  # with several processes, the others say nothing
+        return
+    if result.kind != "image-to-image":
+        print(f"trained {result.run_dir} to step {result.step}; sample with `ganvas sample {result.run_dir}`")
+        return
+    try:  # a translator's best checkpoint can be far better than its latest (a CycleGAN's style fades)
+        best = ganvas.load_translator(f"{result.run_dir}:best").info.step
+    except CheckpointError:
+        best = None
+    target = f"{result.run_dir}:best" if best not in (None, result.step) else result.run_dir
+    print(f"trained {result.run_dir} to step {result.step}; enhance with `ganvas enhance {target} IMAGE... --out DIR`"
+          + (f" (the best of its checkpoints by the quality measure, step {best}; {result.run_dir} alone is the "
+             f"latest)" if target != result.run_dir else ""))
 
 
 LAUNCH_OPTIONS = ("--nproc-per-node", "--nnodes", "--rdzv-endpoint")

@@ -85,10 +85,15 @@ class TrainConfig:
     z_dim: int = option(100, "latent size", group="model")
     l1_weight: float = option(100.0, "translation tasks but cyclegan: weight of G's L1 distance to the target",
                               group="model")
-    cycle_weight: float = option(10.0, "cyclegan: weight of the cycle-consistency loss (A -> B -> A and back)",
+    cycle_weight: float = option(10.0, "cyclegan: weight of the cycle-consistency loss (A -> B -> A and B -> A -> B)",
                                  group="model")
+    cycle_weight_a: float | None = option(None, "cyclegan: weight of the A -> B -> A cycle alone (the paper's "
+                                                "lambda_A; default: cycle-weight), lower where B holds less than A "
+                                                "(flat drawings from shaded ones)", group="model")
     identity_weight: float = option(5.0, "cyclegan: weight of the identity loss (G_A2B(b) = b), 0 = off",
                                     group="model")
+    identity_fade: int = option(0, "cyclegan: the identity term's weight falls linearly from identity-weight at "
+                                   "step 0 to 0 at step N (0 = it stays)", group="model", metavar="N")
     tv_weight: float = option(0.0, "translation tasks: weight of a total-variation term on G's outputs (the mean "
                                    "absolute difference between neighbouring pixels), against grain G adds to flat "
                                    "areas, 0 = off", group="model")
@@ -434,14 +439,14 @@ def validate(config: TrainConfig) -> TrainConfig:
                 "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "d_width", "n_critic",
                 "clip_weights", "r1_every", "real_label", "size"]
     not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout", "l1_weight",
-                    "cycle_weight", "identity_weight", "ada_target", "self_condition", "lecam_weight",
+                    "cycle_weight", "cycle_weight_a", "identity_weight", "identity_fade", "ada_target", "self_condition", "lecam_weight",
                     "mode_seeking_weight", "tv_weight", "roughness_weight"]
     for name in positive:
         value = getattr(config, name)
         if value is not None and not value > 0:
             raise GanvasError(f"{named(name)} must be positive, got {value}")
     for name in not_negative:
-        if getattr(config, name) < 0:
+        if (getattr(config, name) or 0) < 0:
             raise GanvasError(f"{named(name)} must be 0 (off) or positive, got {getattr(config, name)}")
     if not config.ema_decay < 1:
         raise GanvasError(f"{named('ema_decay')} must be below 1, got {config.ema_decay}")

@@ -40,6 +40,7 @@ from ganvas.distributed import Processes
 from ganvas.errors import DataError, GanvasError, named
 from ganvas.gan import make_optimizer
 from ganvas.losses import get_objective
+from ganvas.metrics.domains import DomainClassifier
 from ganvas.metrics.quality import Judge
 from ganvas.models import build_network, get_model, model_names, takes_option
 from ganvas.noise import SampleNoise
@@ -484,12 +485,17 @@ class TranslationGAN:
         d_a.requires_grad_(False)
         d_b.requires_grad_(False)
         adversarial = self._g_adversarial(d_b, b, fake_b) + self._g_adversarial(d_a, a, fake_a)
-        cycle = (g_ba(fake_b).float() - a).abs().mean() + (g_ab(fake_a).float() - b).abs().mean()
-        total = adversarial + config.cycle_weight * cycle
+        cycle_a = (g_ba(fake_b).float() - a).abs().mean()
+        cycle_b = (g_ab(fake_a).float() - b).abs().mean()
+        cycle = cycle_a + cycle_b
+        cycle_weight_a = config.cycle_weight if config.cycle_weight_a is None else config.cycle_weight_a
+        total = adversarial + cycle_weight_a * cycle_a + config.cycle_weight * cycle_b
         identity = torch.zeros((), device=a.device)
-        if config.identity_weight and a.shape[1] == b.shape[1]:
+        identity_weight = config.identity_weight * (max(0.0, 1 - step / config.identity_fade) if config.identity_fade
+                                                    else 1.0)
+        if identity_weight and a.shape[1] == b.shape[1]:
             identity = (g_ab(b).float() - b).abs().mean() + (g_ba(a).float() - a).abs().mean()
-            total = total + config.identity_weight * identity
+            total = total + identity_weight * identity
         smoothing, smoothness = self._smoothness_terms(fake_b, fake_a)
         self._update(("generator_a2b", "generator_b2a"), total + smoothing)
         d_a.requires_grad_(True)
@@ -643,25 +649,53 @@ class TranslationJudge(Judge):
 
 
 class CycleJudge(Judge):
-    """Training's measure of a CycleGAN run: how far A -> B -> A lands from A (and B from B) on the examples."""
+    """Training's measure of a CycleGAN run on the examples: how far A -> B -> A lands from A (and B from B), and,
+    where the folders' images have one shape, the style measure (metrics/domains.py, its classifier trained once
+    on the run's training images): the `style_gap` that picks the run's `best` checkpoint, since a CycleGAN's
+    style peaks and then fades as G returns toward the identity (docs/translate.md)."""
 
     measures = "cycle"
-    labels = {"cycle_l1": ("cycle L1", "lower")}
-    best_key = None  # a small cycle error says nothing of how B-like the translations are
 
-    def __init__(self, a: torch.Tensor, b: torch.Tensor):
-        self.a, self.b = a, b
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, classifier: DomainClassifier | None = None):
+        self.a, self.b, self.classifier = a, b, classifier
         self.count = len(a) + len(b)
+        self.channels = max(a.shape[1], b.shape[1])
         self.real_floor = {"cycle_l1": 0.0}
+        self.labels = {"cycle_l1": ("cycle L1", "lower")}
+        self.best_key = None  # a small cycle error says nothing of how B-like the translations are
+        if classifier is not None:
+            self.real_floor |= {"a2b_called_b": classifier.called_b(b), "b2a_called_a": 1 - classifier.called_b(a),
+                                "style_gap": 0.0}
+            self.labels |= {"a2b_called_b": ("A -> B called B", "higher"), "b2a_called_a": ("B -> A called A", "higher"),
+                            "style_gap": ("style gap", "lower")}
+            self.best_key = "style_gap"
+
+    def outputs(self, a2b: Callable[[torch.Tensor], torch.Tensor],
+                b2a: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """What `judge` takes: the examples' round trips (a2b2a, b2a2b), then their translations (a2b, b2a), in
+        one tensor of the wider folder's channels."""
+        a_b, b_a = a2b(self.a), b2a(self.b)
+        return torch.cat([shown_as(x, self.channels) for x in (b2a(a_b), a2b(b_a), a_b, b_a)])
 
     def judge(self, images: torch.Tensor) -> dict[str, float]:
-        return {"cycle_l1": l1_distance(images, torch.cat([self.a, self.b]))}
+        a, b = len(self.a), len(self.b)
+        back, (a_b, b_a) = images[:a + b], images[a + b:].split([a, b])
+        quality = {"cycle_l1": l1_distance(back, torch.cat([shown_as(x, self.channels) for x in (self.a, self.b)]))}
+        if self.classifier is not None:
+            called_b = self.classifier.called_b
+            quality["a2b_called_b"], quality["b2a_called_a"] = called_b(a_b), 1 - called_b(b_a)
+            controls = called_b(back[:a]), 1 - called_b(back[a:])  # the round trips called the other folder
+            quality["style_gap"] = 1 - (quality["a2b_called_b"] + quality["b2a_called_a"]) / 2 + sum(controls) / 2
+        return quality
 
     def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
         return {}
 
     def summary(self, quality: dict[str, float]) -> dict[str, str]:
-        return {"cycle L1": f"{quality['cycle_l1']:.3f}"}
+        shown = {"cycle L1": f"{quality['cycle_l1']:.3f}"}
+        if "style_gap" in quality:
+            shown["style"] = f"{quality['a2b_called_b']:.2f}/{quality['b2a_called_a']:.2f}"
+        return shown
 
 
 def translation_session(config: TrainConfig, processes: Processes, device: torch.device):
@@ -672,10 +706,9 @@ def translation_session(config: TrainConfig, processes: Processes, device: torch
 
     def judge(count: int, judge_device: torch.device) -> tuple[Judge, Callable[[], torch.Tensor]]:
         if translator.cycle:
-            a, b = data.examples
-            return CycleJudge(a, b), lambda: torch.cat([
-                translator.translate(translator.translate(a), "generator_b2a"),
-                translator.translate(translator.translate(b, "generator_b2a"))])
+            cycle_judge = CycleJudge(*data.examples, style_classifier(data, config.seed))
+            return cycle_judge, lambda: cycle_judge.outputs(translator.translate,
+                                                            lambda x: translator.translate(x, "generator_b2a"))
         inputs = translator.example_inputs()
         return TranslationJudge(inputs, data.examples[1]), lambda: translator.translate(inputs)
 
@@ -790,17 +823,23 @@ def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Te
     return scores
 
 
+def style_classifier(data: TranslationData, seed: int = 0) -> DomainClassifier | None:
+    """The style measure's classifier of A vs B (metrics/domains.py), trained on the run's training images; None
+    where the folders' images differ in shape (it compares images of one shape)."""
+    a, b = data.sampler.a.images.cpu(), data.sampler.b.images.cpu()
+    return DomainClassifier(a, b, seed) if a.shape[1:] == b.shape[1:] else None
+
+
 def evaluate_styles(a2b: Callable[[torch.Tensor], torch.Tensor], b2a: Callable[[torch.Tensor], torch.Tensor],
                     data: TranslationData, count: int, seed: int = 0) -> dict[str, dict[str, float]]:
     """A CycleGAN's style measure (metrics/domains.py): a classifier of A vs B trained on the run's training images
     judges the translations of the examples (held-out ones where the run has them), beside the untranslated images
     and the real images of the target folder, and the translations translated back (the control)."""
-    from ganvas.metrics.domains import DomainClassifier, style_scores
+    from ganvas.metrics.domains import style_scores
 
     a, b = (x[:count] for x in data.examples)
-    if a.shape[1] != b.shape[1]:
-        return {}  # the classifier compares images of one shape
-    classifier = DomainClassifier(data.sampler.a.images.cpu(), data.sampler.b.images.cpu(), seed)
+    if (classifier := style_classifier(data, seed)) is None:
+        return {}
     a_b, b_a = in_batches(a2b, a), in_batches(b2a, b)
     return style_scores(classifier, a, b, a_b, b_a, in_batches(b2a, a_b), in_batches(a2b, b_a))
 
