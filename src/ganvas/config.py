@@ -440,8 +440,8 @@ def validate(config: TrainConfig) -> TrainConfig:
                 "keep_checkpoints", "steps", "epochs", "minutes", "eval_images", "width", "d_width", "n_critic",
                 "clip_weights", "r1_every", "real_label", "size"]
     not_negative = ["gp_weight", "r1_gamma", "ema_decay", "instance_noise", "eval_every", "holdout", "l1_weight",
-                    "cycle_weight", "cycle_weight_a", "identity_weight", "identity_fade", "ada_target", "self_condition", "lecam_weight",
-                    "mode_seeking_weight", "tv_weight", "roughness_weight"]
+                    "cycle_weight", "cycle_weight_a", "identity_weight", "identity_fade", "ada_target",
+                    "self_condition", "lecam_weight", "mode_seeking_weight", "tv_weight", "roughness_weight"]
     for name in positive:
         value = getattr(config, name)
         if value is not None and not value > 0:

@@ -40,7 +40,7 @@ from ganvas.distributed import Processes
 from ganvas.errors import DataError, GanvasError, named
 from ganvas.gan import make_optimizer
 from ganvas.losses import get_objective
-from ganvas.metrics.domains import DomainClassifier
+from ganvas.metrics.domains import DomainClassifier, style_gap, style_scores
 from ganvas.metrics.quality import Judge
 from ganvas.models import build_network, get_model, model_names, takes_option
 from ganvas.noise import SampleNoise
@@ -491,8 +491,8 @@ class TranslationGAN:
         cycle_weight_a = config.cycle_weight if config.cycle_weight_a is None else config.cycle_weight_a
         total = adversarial + cycle_weight_a * cycle_a + config.cycle_weight * cycle_b
         identity = torch.zeros((), device=a.device)
-        identity_weight = config.identity_weight * (max(0.0, 1 - step / config.identity_fade) if config.identity_fade
-                                                    else 1.0)
+        fade = max(0.0, 1 - step / config.identity_fade) if config.identity_fade else 1.0
+        identity_weight = config.identity_weight * fade
         if identity_weight and a.shape[1] == b.shape[1]:
             identity = (g_ab(b).float() - b).abs().mean() + (g_ba(a).float() - a).abs().mean()
             total = total + identity_weight * identity
@@ -664,8 +664,9 @@ class CycleJudge(Judge):
         self.labels = {"cycle_l1": ("cycle L1", "lower")}
         self.best_key = None  # a small cycle error says nothing of how B-like the translations are
         if classifier is not None:
-            self.real_floor |= {"a2b_called_b": classifier.called_b(b), "b2a_called_a": 1 - classifier.called_b(a),
-                                "style_gap": 0.0}
+            real = style_scores(classifier, a, b, b, a, a, b)  # its floor column: the real images of each folder
+            self.real_floor |= {key: real[key]["floor"] for key in ("a2b_called_b", "b2a_called_a")}
+            self.real_floor["style_gap"] = 0.0
             self.labels |= {"a2b_called_b": ("A -> B called B", "higher"), "b2a_called_a": ("B -> A called A", "higher"),
                             "style_gap": ("style gap", "lower")}
             self.best_key = "style_gap"
@@ -682,10 +683,9 @@ class CycleJudge(Judge):
         back, (a_b, b_a) = images[:a + b], images[a + b:].split([a, b])
         quality = {"cycle_l1": l1_distance(back, torch.cat([shown_as(x, self.channels) for x in (self.a, self.b)]))}
         if self.classifier is not None:
-            called_b = self.classifier.called_b
-            quality["a2b_called_b"], quality["b2a_called_a"] = called_b(a_b), 1 - called_b(b_a)
-            controls = called_b(back[:a]), 1 - called_b(back[a:])  # the round trips called the other folder
-            quality["style_gap"] = 1 - (quality["a2b_called_b"] + quality["b2a_called_a"]) / 2 + sum(controls) / 2
+            scores = style_scores(self.classifier, self.a, self.b, a_b, b_a, back[:a], back[a:])
+            quality |= {key: scores[key]["translated"] for key in ("a2b_called_b", "b2a_called_a")}
+            quality["style_gap"] = style_gap(scores)
         return quality
 
     def alarms(self, quality: dict[str, float]) -> dict[str, str | None]:
@@ -835,8 +835,6 @@ def evaluate_styles(a2b: Callable[[torch.Tensor], torch.Tensor], b2a: Callable[[
     """A CycleGAN's style measure (metrics/domains.py): a classifier of A vs B trained on the run's training images
     judges the translations of the examples (held-out ones where the run has them), beside the untranslated images
     and the real images of the target folder, and the translations translated back (the control)."""
-    from ganvas.metrics.domains import style_scores
-
     a, b = (x[:count] for x in data.examples)
     if (classifier := style_classifier(data, seed)) is None:
         return {}

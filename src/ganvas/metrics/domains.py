@@ -81,3 +81,12 @@ def style_scores(classifier: DomainClassifier, a: torch.Tensor, b: torch.Tensor,
                              "floor": 1 - a_called_b},
             "a2b2a_called_b": {"translated": classifier.called_b(a2b2a)},
             "b2a2b_called_a": {"translated": 1 - classifier.called_b(b2a2b)}}
+
+
+def style_gap(scores: dict[str, dict[str, float]]) -> float:
+    """One number for style_scores, lower is better: 1 minus the mean share of translations called the target
+    folder, plus the mean share of round trips called it (the controls). 0 when every translation reads as the
+    other folder and every round trip as its own; about 1 for a translator that changes nothing; up to 2."""
+    translated = (scores["a2b_called_b"]["translated"] + scores["b2a_called_a"]["translated"]) / 2
+    controls = (scores["a2b2a_called_b"]["translated"] + scores["b2a2b_called_a"]["translated"]) / 2
+    return 1 - translated + controls
