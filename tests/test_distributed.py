@@ -126,7 +126,11 @@ def test_killing_one_process_ends_the_run_with_a_clear_error_and_an_intact_check
     finally:
         launcher.kill()
     assert launcher.returncode != 0
-    assert "another process of this run failed or stopped answering" in err
+    assert "Signal 9 (SIGKILL)" in err, "torchrun names the killed process as the root cause"
+    # The survivor says why it stops when it notices the lost peer first. When torchrun's agent notices first, it
+    # sends the survivor SIGTERM and reports that instead (once in CI: the survivor ended by the signal, exit -15),
+    # a race that a loaded machine loses now and then; both end the run in bounded time with the checkpoint whole.
+    assert "another process of this run failed or stopped answering" in err or "Signal 15 (SIGTERM)" in err, err
     latest = ckpt.step_checkpoints(run_dir)[-1]
     assert ckpt.load_checkpoint(latest).step > 0 and ganvas.load(run_dir).sample(2).pixels.shape[0] == 2
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".")], "no partial checkpoint"
