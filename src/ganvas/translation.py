@@ -660,6 +660,7 @@ class CycleJudge(Judge):
         self.a, self.b, self.classifier = a, b, classifier
         self.count = len(a) + len(b)
         self.channels = max(a.shape[1], b.shape[1])
+        self.originals = torch.cat([shown_as(x, self.channels) for x in (a, b)])  # where the round trips should land
         self.real_floor = {"cycle_l1": 0.0}
         self.labels = {"cycle_l1": ("cycle L1", "lower")}
         self.best_key = None  # a small cycle error says nothing of how B-like the translations are
@@ -681,7 +682,7 @@ class CycleJudge(Judge):
     def judge(self, images: torch.Tensor) -> dict[str, float]:
         a, b = len(self.a), len(self.b)
         back, (a_b, b_a) = images[:a + b], images[a + b:].split([a, b])
-        quality = {"cycle_l1": l1_distance(back, torch.cat([shown_as(x, self.channels) for x in (self.a, self.b)]))}
+        quality = {"cycle_l1": l1_distance(back, self.originals)}
         if self.classifier is not None:
             scores = style_scores(self.classifier, self.a, self.b, a_b, b_a, back[:a], back[a:])
             quality |= {key: scores[key]["translated"] for key in ("a2b_called_b", "b2a_called_a")}
