@@ -513,7 +513,7 @@ def test_evaluate_reports_the_input_as_the_baseline(folder, tmp_path):
     targets = data.examples[1]
     assert evaluation.scores["l1"]["baseline"] == pytest.approx(l1_distance(greyscale(targets), targets))
     assert evaluation.scores["psnr"]["baseline"] == pytest.approx(psnr(greyscale(targets), targets))
-    assert {"l1", "psnr", "ssim"} == set(evaluation.scores)
+    assert {"l1", "psnr", "ssim"} <= set(evaluation.scores) <= {"l1", "psnr", "ssim", "flat_grain"}
     assert "baseline" in evaluation.text()
 
 
@@ -715,6 +715,21 @@ def test_flat_area_grain_counts_the_texture_added_where_the_source_is_flat_and_o
     assert flat_area_grain(on_opaque, source) > 0.05
     busy = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
     assert math.isnan(flat_area_grain(busy, busy)), "a source with no flat area has no grain to measure"
+
+
+def test_paired_evaluation_measures_the_grain_where_the_targets_are_flat():
+    from ganvas.translation import evaluate_pairs
+
+    targets = -torch.ones(2, 4, 16, 16)
+    targets[:, :3, :, :8] = 0.2  # left half: one flat opaque colour; right half transparent
+    targets[:, 3, :, :8] = 1
+    inputs = torch.rand(2, 4, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1  # busy everywhere
+    noise = torch.rand(2, 4, 16, 16, generator=torch.Generator().manual_seed(1)) * 0.4 - 0.2
+    blotchy = evaluate_pairs(lambda x: targets + noise, inputs, targets)["flat_grain"]
+    clean = evaluate_pairs(lambda x: targets, inputs, targets)["flat_grain"]
+    assert clean["translated"] < 1e-6 < 0.05 < blotchy["translated"] < blotchy["baseline"] == clean["baseline"]
+    busy = torch.rand(2, 4, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    assert "flat_grain" not in evaluate_pairs(lambda x: x, inputs, busy), "targets with no flat area: no row"
 
 
 def test_residual_can_be_switched_on_and_off(two_folders):

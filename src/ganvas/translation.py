@@ -610,12 +610,12 @@ FLAT = 0.01  # a source pixel whose colour is this close to its 3x3 neighbourhoo
 OPAQUE = 0.99  # ... where it is at least this opaque
 
 
-def flat_area_grain(outputs: torch.Tensor, sources: torch.Tensor) -> float:
-    """The texture a translator adds: the outputs' mean roughness where their sources are flat and opaque (the
-    sources' own value there is below FLAT; a CycleGAN's grain on flat areas in docs/translate.md). NaN where the
-    sources have no flat opaque pixel."""
-    flat = roughness(sources) < FLAT
-    _, alpha = colour_part(sources)
+def flat_area_grain(outputs: torch.Tensor, reference: torch.Tensor) -> float:
+    """The texture a translator adds: the outputs' mean roughness where the reference images (a CycleGAN's
+    sources, a paired task's targets) are flat and opaque (their own value there is below FLAT; the grain on flat
+    areas in docs/translate.md). NaN where the references have no flat opaque pixel."""
+    flat = roughness(reference) < FLAT
+    _, alpha = colour_part(reference)
     if alpha is not None:
         flat &= (alpha[:, 0].float() + 1) / 2 >= OPAQUE
     return float(roughness(outputs)[flat].mean()) if flat.any() else math.nan
@@ -791,11 +791,15 @@ def in_batches(network: Callable[[torch.Tensor], torch.Tensor], images: torch.Te
 
 def evaluate_pairs(network: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, dict[str, float]]:
     """L1, PSNR and SSIM of the translations of `inputs` against `targets`, beside the inputs themselves as the
-    output (the baseline: for upscaling that is bicubic interpolation)."""
+    output (the baseline: for upscaling that is bicubic interpolation), and the grain of both where the targets
+    are flat (left out where they have no flat area): the blotches L1 does not show."""
     outputs = in_batches(network, inputs)
     baseline = shown_as(inputs, targets.shape[1])
-    return {name: {"translated": measure(outputs, targets), "baseline": measure(baseline, targets)}
-            for name, measure in (("l1", l1_distance), ("psnr", psnr), ("ssim", ssim))}
+    scores = {name: {"translated": measure(outputs, targets), "baseline": measure(baseline, targets)}
+              for name, measure in (("l1", l1_distance), ("psnr", psnr), ("ssim", ssim))}
+    if not math.isnan(grain := flat_area_grain(outputs, targets)):
+        scores["flat_grain"] = {"translated": grain, "baseline": flat_area_grain(baseline, targets)}
+    return scores
 
 
 def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Tensor, target_set: ImageDataset,
