@@ -716,7 +716,8 @@ class Translator:
                  data_dir: str | None = None, holdout: bool = False) -> "TranslationEvaluation":
         """On the pairs the run held out of training (the holdout option; the translation presets hold out a tenth),
         or, where it holds none out (and holdout is False), on its first training pairs: L1, PSNR and SSIM against
-        the targets beside the input itself as the output (bicubic, for upscaling). cyclegan: thumbnail
+        the targets beside the input itself as the output (bicubic, for upscaling), and the grain on the targets'
+        flat areas (where they have any). cyclegan: thumbnail
         precision/recall of the translations against the target folder, beside the untranslated images and the
         real-vs-real floor, the cycle error, and the style measure: the share of translations that a classifier of
         A vs B (trained on the run's training images) calls the target folder, beside the untranslated images and
