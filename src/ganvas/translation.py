@@ -621,6 +621,16 @@ def flat_area_grain(outputs: torch.Tensor, reference: torch.Tensor) -> float:
     return float(roughness(outputs)[flat].mean()) if flat.any() else math.nan
 
 
+def flat_grain_scores(outputs: torch.Tensor, baseline: torch.Tensor,
+                      reference: torch.Tensor) -> dict[str, dict[str, float]]:
+    """An evaluation's `flat_grain` row: the outputs' grain where the reference images are flat, beside the
+    baseline images' there; no row where the references have no flat area (photographs)."""
+    grain = flat_area_grain(outputs, reference)
+    if math.isnan(grain):
+        return {}
+    return {"flat_grain": {"translated": grain, "baseline": flat_area_grain(baseline, reference)}}
+
+
 PAIRED_LABELS = {"l1": ("L1 to target", "lower"), "psnr": ("PSNR dB", "higher"), "ssim": ("SSIM", "higher")}
 
 
@@ -797,9 +807,7 @@ def evaluate_pairs(network: nn.Module, inputs: torch.Tensor, targets: torch.Tens
     baseline = shown_as(inputs, targets.shape[1])
     scores = {name: {"translated": measure(outputs, targets), "baseline": measure(baseline, targets)}
               for name, measure in (("l1", l1_distance), ("psnr", psnr), ("ssim", ssim))}
-    if not math.isnan(grain := flat_area_grain(outputs, targets)):
-        scores["flat_grain"] = {"translated": grain, "baseline": flat_area_grain(baseline, targets)}
-    return scores
+    return scores | flat_grain_scores(outputs, baseline, targets)
 
 
 def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Tensor, target_set: ImageDataset,
@@ -816,16 +824,13 @@ def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Te
     sources = sources[:judge.count]
     outputs = in_batches(forward, sources)
     back = in_batches(backward, outputs)
-    translated, untouched = judge.judge(outputs), judge.judge(shown_as(sources, outputs.shape[1]))
+    untranslated = shown_as(sources, outputs.shape[1])
+    translated, untouched = judge.judge(outputs), judge.judge(untranslated)
     floor = judge.real_floor
     scores = {name: {"translated": translated[name], "baseline": untouched[name], "floor": floor[name]}
               for name in ("precision", "recall")}
     scores["cycle_l1"] = {"translated": l1_distance(back, sources)}
-    grain = flat_area_grain(outputs, sources)
-    if not math.isnan(grain):  # sources with no flat area (photographs) have no grain to measure
-        scores["flat_grain"] = {"translated": grain,
-                                "baseline": flat_area_grain(shown_as(sources, outputs.shape[1]), sources)}
-    return scores
+    return scores | flat_grain_scores(outputs, untranslated, sources)
 
 
 def style_classifier(data: TranslationData, seed: int = 0) -> DomainClassifier | None:
