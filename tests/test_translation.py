@@ -513,7 +513,8 @@ def test_evaluate_reports_the_input_as_the_baseline(folder, tmp_path):
     targets = data.examples[1]
     assert evaluation.scores["l1"]["baseline"] == pytest.approx(l1_distance(greyscale(targets), targets))
     assert evaluation.scores["psnr"]["baseline"] == pytest.approx(psnr(greyscale(targets), targets))
-    assert {"l1", "psnr", "ssim"} <= set(evaluation.scores) <= {"l1", "psnr", "ssim", "flat_grain"}
+    assert {"l1", "psnr", "ssim", "pairs_closer"} <= set(evaluation.scores) <= {"l1", "psnr", "ssim", "pairs_closer",
+                                                                                "flat_grain"}
     assert "baseline" in evaluation.text()
 
 
@@ -730,6 +731,17 @@ def test_paired_evaluation_measures_the_grain_where_the_targets_are_flat():
     assert clean["translated"] < 1e-6 < 0.05 < blotchy["translated"] < blotchy["baseline"] == clean["baseline"]
     busy = torch.rand(2, 4, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
     assert "flat_grain" not in evaluate_pairs(lambda x: x, inputs, busy), "targets with no flat area: no row"
+
+
+def test_paired_evaluation_counts_the_pairs_brought_closer_than_the_input():
+    from ganvas.translation import evaluate_pairs
+
+    targets = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    inputs = targets + 0.2
+    off_by = torch.tensor([0.1, -0.1, 0.3, -0.2]).view(4, 1, 1, 1)  # closer, closer, farther, as far
+    scores = evaluate_pairs(lambda x: targets + off_by, inputs, targets)
+    assert scores["pairs_closer"]["translated"] == 0.5
+    assert scores["l1"]["translated"] < scores["l1"]["baseline"], "a lower mean, and half the pairs no closer"
 
 
 def test_residual_can_be_switched_on_and_off(two_folders):

@@ -801,13 +801,23 @@ def in_batches(network: Callable[[torch.Tensor], torch.Tensor], images: torch.Te
 
 def evaluate_pairs(network: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> dict[str, dict[str, float]]:
     """L1, PSNR and SSIM of the translations of `inputs` against `targets`, beside the inputs themselves as the
-    output (the baseline: for upscaling that is bicubic interpolation), and the grain of both where the targets
-    are flat (left out where they have no flat area): the blotches L1 does not show."""
+    output (the baseline: for upscaling that is bicubic interpolation), the share of pairs the translation brings
+    closer than the baseline, and the grain of both where the targets are flat (left out where they have no flat
+    area): the blotches L1 does not show."""
     outputs = in_batches(network, inputs)
     baseline = shown_as(inputs, targets.shape[1])
     scores = {name: {"translated": measure(outputs, targets), "baseline": measure(baseline, targets)}
               for name, measure in (("l1", l1_distance), ("psnr", psnr), ("ssim", ssim))}
+    scores["pairs_closer"] = {"translated": share_closer(outputs, baseline, targets)}
     return scores | flat_grain_scores(outputs, baseline, targets)
+
+
+def share_closer(outputs: torch.Tensor, baseline: torch.Tensor, targets: torch.Tensor) -> float:
+    """The share of pairs whose output is nearer its target (L1) than the baseline image is: a mean L1 below the
+    baseline's can hide many pairs made worse."""
+    def per_pair(images: torch.Tensor) -> torch.Tensor:
+        return (images.float() - targets.float()).abs().flatten(1).mean(1)
+    return float((per_pair(outputs) < per_pair(baseline)).float().mean())
 
 
 def evaluate_unpaired(forward: nn.Module, backward: nn.Module, sources: torch.Tensor, target_set: ImageDataset,
