@@ -91,3 +91,17 @@ def test_train_and_sample_on_a_folder_of_rgba_images(tmp_path, capsys):
     assert Image.open(tmp_path / "grid.png").mode == "RGBA"
     assert main(["train", "--data", str(folder), "--run", str(tmp_path / "other")]) == 1
     assert "--data needs --size" in capsys.readouterr().err
+
+
+def test_a_skipped_file_is_one_warning_line(tmp_path, capsys):
+    folder = tmp_path / "art"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        Image.fromarray(rng.integers(0, 255, size=(16, 16, 3), dtype=np.uint8)).save(folder / f"{index}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot the rest")
+    assert main(["train", "--data", str(folder), "--size", "16", "--model", "dcgan", "--width", "8", "--batch-size",
+                 "4", "--steps", "1", "--run", str(tmp_path / "run"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "ganvas: warning: skipped 1 unreadable image file(s) in" in err and "broken.png" in err
+    assert "UserWarning" not in err and "load_image_folder(" not in err, "no Python source line"

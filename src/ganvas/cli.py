@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import ganvas
@@ -467,10 +470,28 @@ def run_studio(args: argparse.Namespace) -> None:
     serve(args.runs, args.data_root, args.host, args.port, args.open, args.jobs)
 
 
+PACKAGE_FOLDER = Path(ganvas.__file__).parent
+
+
+def show_warning(python_form: Callable, message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings raised in ganvas's code (skipped files, an unwritable cache) as one line like its errors; others
+    in `python_form`, Python's, which names their source."""
+    if Path(filename).is_relative_to(PACKAGE_FOLDER):
+        print(f"ganvas: warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        python_form(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    with warnings.catch_warnings():
+        warnings.showwarning = functools.partial(show_warning, warnings.showwarning)
+        return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
     try:
         args.handler(args)
     except GanvasError as err:
