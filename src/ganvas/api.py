@@ -719,9 +719,10 @@ class Translator:
         the targets beside the input itself as the output (bicubic, for upscaling), the share of pairs brought
         closer than the input (pairs_closer), and the grain on the targets' flat areas (where they have any).
         cyclegan: thumbnail precision/recall of the translations against the target folder, beside the untranslated
-        images and the real-vs-real floor, the cycle error, and the style measure: the share of translations that a classifier of
-        A vs B (trained on the run's training images) calls the target folder, beside the untranslated images and
-        the held-out real ones. n: at most this many images; seed: inpainting's holes, the classifier's training."""
+        images and the real-vs-real floor, the cycle error, and the style measure: the share of translations that a
+        classifier of A vs B (trained on the run's training images) calls the target folder, beside the
+        untranslated images and the held-out real ones. n: at most this many images; seed: inpainting's holes, the
+        classifier's training."""
         from ganvas.config import config_from_dict
         from ganvas.translation import (_load_folder, evaluate_pairs, evaluate_styles, evaluate_unpaired,
                                         examples_input, load_translation_data)
