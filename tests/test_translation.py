@@ -487,6 +487,33 @@ def test_enhance_refuses_bad_inputs(folder, tmp_path):
         translator.enhance(tmp_path / "missing.png")
 
 
+def test_enhancing_files_goes_on_past_a_bad_one_and_names_it_after_the_rest(folder, tmp_path):
+    translator = ganvas.load_translator(_trained(tmp_path, "upscale", folder))
+    good, later = tmp_path / "good.png", tmp_path / "later.png"
+    for index, path in enumerate((good, later)):
+        Image.fromarray(picture(index, 4, side=20), "RGBA").save(path)
+    broken, tiny = tmp_path / "broken.png", tmp_path / "tiny.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\nnot the rest")
+    Image.new("RGBA", (3, 3)).save(tiny)
+    out = tmp_path / "out"
+    with pytest.raises(GanvasError) as caught:
+        translator.enhance_files([good, broken, tiny, later], out)
+    message = str(caught.value)
+    assert message.startswith(f"2 of the 4 images could not be enhanced (the other 2 are in {out}/)")
+    assert "broken.png cannot be read as an image" in message and "tiny.png: an image of 12x12 pixels" in message
+    assert sorted(path.name for path in out.iterdir()) == ["good.png", "later.png"]
+    with pytest.raises(GanvasError, match="must be multiples of 16") as caught:  # shared by all: said once
+        translator.enhance_files([good, later], tmp_path / "other", tile=100)
+    assert "of the 2 images" not in str(caught.value) and not (tmp_path / "other").exists()
+
+    def cancel(path, done, total):
+        raise GanvasError("cancelled")
+
+    with pytest.raises(GanvasError, match="^cancelled$"):  # a cancel is no bad file: it stops them all
+        translator.enhance_files([good, later], tmp_path / "cancelled", on_step=cancel)
+    assert not (tmp_path / "cancelled").exists()
+
+
 def test_inpaint_enhance_fills_the_masks_light_pixels(folder, tmp_path):
     run = _trained(tmp_path, "inpaint", folder)
     translator = ganvas.load_translator(run)
@@ -815,6 +842,17 @@ def test_a_task_with_no_preset_takes_its_own():
 
     config = new_run_config({"task": "colorize", "data": "x", "size": 32}, count_images=lambda c: 500)
     assert config.preset == "colorize" and config.model == "unet" and config.holdout == 50
+
+
+def test_the_cyclegan_preset_holds_out_enough_images_to_evaluate_a_small_folder():
+    from ganvas.config import new_run_config
+
+    def holdout(task: str, count: int) -> int:
+        options = {"task": task, "data": "a", "data_b": "b", "size": 32}
+        return new_run_config(options, count_images=lambda config: count).holdout
+
+    assert [holdout("cyclegan", count) for count in (20, 40, 500, 5000)] == [2, 6, 50, 100]
+    assert holdout("paired", 40) == 4, "pix2pix evaluation needs no minimum: a tenth"
 
 
 # --- the guide -------------------------------------------------------------------------------------------------

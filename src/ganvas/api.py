@@ -658,7 +658,15 @@ class Translator:
         on_step(done, total) reports progress, as Generator.project's does: it is called after each tile (once,
         with (1, 1), for an image that fits in one tile). An exception it raises stops the translation before the
         next tile and propagates as it is, with no result: how a front end cancels one."""
-        from ganvas.tiles import apply_tiled, check_tiling
+        from ganvas.tiles import apply_tiled
+
+        network, prepared = self._enhance_input(source, direction, mask, tile, overlap)
+        return Images(apply_tiled(network, prepared, network.multiple, tile, overlap, on_step))
+
+    def _enhance_input(self, source: Any, direction: str, mask: Any, tile: int,
+                       overlap: int) -> tuple[torch.nn.Module, torch.Tensor]:
+        """enhance's network and G's input for `source`, or the GanvasError that says what is wrong with them."""
+        from ganvas.tiles import check_tiling
         from ganvas.translation import enhance_input, read_for, read_mask
 
         network = self._network(direction)
@@ -680,7 +688,7 @@ class Translator:
         except GanvasError as err:
             raise GanvasError(f"{source if not isinstance(source, torch.Tensor) else 'the image'}: {err.args[0]}"
                               + (" after x4 bicubic enlargement" if self.info.task == "upscale" else "")) from None
-        return Images(apply_tiled(network, prepared, network.multiple, tile, overlap, on_step))
+        return network, prepared
 
     def _source_channels(self, direction: str) -> int:
         """The channels of the images a direction takes: those the run's targets (A's, for b2a B's) had."""
@@ -694,22 +702,37 @@ class Translator:
     def enhance_files(self, paths: Sequence[str | Path], out: str | Path, direction: str = "a2b", mask: Any = None,
                       tile: int = 256, overlap: int = 64,
                       on_step: Callable[[Path, int, int], None] | None = None) -> list[Path]:
-        """Each image file translated into `out`/<its name>.png; returns the paths written. on_step(path, done,
-        total) after each tile of each file, as enhance's on_step."""
+        """Each image file translated into `out`/<its name>.png; returns the paths written. A file that cannot be
+        (unreadable, too small) does not stop the others: a GanvasError after the last names each such file and
+        why. on_step(path, done, total) after each tile of each file, as enhance's on_step."""
         from ganvas.images import save_png
+        from ganvas.tiles import apply_tiled, check_tile_options
+        from ganvas.translation import read_mask
 
         out = Path(out)
         names = [Path(path).stem for path in paths]
         if len(set(names)) != len(names):
             raise GanvasError("two of the images have the same name; they would overwrite each other in the output "
                               "folder")
-        written = []
+        # what every file shares is checked first, so that a fault in it is one error, not one per file
+        check_tile_options(self._network(direction).multiple, tile, overlap)
+        if mask is not None and not isinstance(mask, torch.Tensor):
+            mask = read_mask(mask)
+        written, failed = [], []
         for path, name in zip(paths, names):
             tiles_done = None if on_step is None else functools.partial(on_step, Path(path))
-            images = self.enhance(path, direction, mask, tile, overlap, on_step=tiles_done)
+            try:
+                network, prepared = self._enhance_input(path, direction, mask, tile, overlap)
+            except GanvasError as err:  # this file's fault; on_step's exceptions (a cancel) still stop it all
+                failed.append(str(err.args[0]))
+                continue
+            images = Images(apply_tiled(network, prepared, network.multiple, tile, overlap, tiles_done))
             target = out / f"{name}.png"
             save_png(images.pixels[0], target)
             written.append(target)
+        if failed:
+            raise GanvasError(f"{len(failed)} of the {len(paths)} images could not be enhanced (the other "
+                              f"{len(written)} are in {out}/): " + "; ".join(failed))
         return written
 
     def evaluate(self, n: int = 10_000, seed: int = 0, dataset: str | None = None, split: str | None = None,

@@ -422,9 +422,12 @@ def run_evaluate(args: argparse.Namespace) -> None:
 def run_enhance(args: argparse.Namespace) -> None:
     translator = ganvas.load_translator(args.target, args.device)
     line = _ProgressLine("enhancing", "tile")
-    written = translator.enhance_files(args.images, args.out, args.direction, args.mask, args.tile, args.overlap,
-                                       on_step=lambda path, done, total: line(done, total, f"enhancing {path.name}"))
-    line.close()
+    try:
+        written = translator.enhance_files(args.images, args.out, args.direction, args.mask, args.tile, args.overlap,
+                                           on_step=lambda path, done, total: line(done, total,
+                                                                                  f"enhancing {path.name}"))
+    finally:
+        line.close()
     print(f"{translator.info.path} (step {translator.info.step}, {translator.info.task}): wrote {len(written)} "
           f"image(s) to {args.out}/")
 

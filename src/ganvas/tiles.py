@@ -36,11 +36,17 @@ def _ramp(length: int, overlap: int, before: bool, after: bool) -> torch.Tensor:
     return weight
 
 
-def check_tiling(image: torch.Tensor, multiple: int, tile: int = TILE, overlap: int = OVERLAP) -> None:
-    """A GanvasError saying why apply_tiled cannot take `image` (1, C, H, W) with these tiles, if it cannot."""
+def check_tile_options(multiple: int, tile: int, overlap: int) -> None:
+    """A GanvasError if tiles of `tile` overlapping by `overlap` pixels do not suit a network taking multiples of
+    `multiple`, whatever the image."""
     if tile % multiple or overlap % multiple or not 0 < overlap < tile:
         raise GanvasError(f"{named('tile')} and {named('overlap')} must be multiples of {multiple}, the overlap "
                           "smaller than the tile")
+
+
+def check_tiling(image: torch.Tensor, multiple: int, tile: int = TILE, overlap: int = OVERLAP) -> None:
+    """A GanvasError saying why apply_tiled cannot take `image` (1, C, H, W) with these tiles, if it cannot."""
+    check_tile_options(multiple, tile, overlap)
     height, width = image.shape[-2:]
     if min(height, width) < multiple:
         raise GanvasError(f"an image of {width}x{height} pixels is smaller than this model's smallest input, "
