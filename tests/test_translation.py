@@ -765,7 +765,7 @@ def test_paired_evaluation_counts_the_pairs_brought_closer_than_the_input():
 
     targets = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     inputs = targets + 0.2
-    off_by = torch.tensor([0.1, -0.1, 0.3, -0.2]).view(4, 1, 1, 1)  # closer, closer, farther, as far
+    off_by = torch.tensor([0.1, -0.1, 0.3, 0.2]).view(4, 1, 1, 1)  # closer, closer, farther, the input itself
     scores = evaluate_pairs(lambda x: targets + off_by, inputs, targets)
     assert scores["pairs_closer"]["translated"] == 0.5
     assert scores["l1"]["translated"] < scores["l1"]["baseline"], "a lower mean, and half the pairs no closer"
